@@ -1,0 +1,115 @@
+"""The contract every session driver fulfils.
+
+The runtime only ever talks to this interface, so a bot moves from the memory
+store to Redis or MongoDB by changing one config key. A driver owns how a
+session is encoded; nothing outside its module knows the format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+from sessions.session import Session
+
+#: How long a handled event id is remembered, so a platform redelivery runs once.
+DEFAULT_EVENT_TTL_SECONDS = 24 * 60 * 60
+
+
+class StoreError(Exception):
+    """The store could not be read or written.
+
+    The server answers 503 so the platform redelivers; a read failure is never
+    taken to mean "no session", which would silently reset the conversation.
+    """
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached at start-up; the message names where it was looked for."""
+
+
+@dataclass(slots=True)
+class Checkout:
+    """A session taken out of the store under its lock.
+
+    ``session`` is what the store held (``None`` for a new conversation). Calling
+    :meth:`save` asks the store to write the given session when the checkout
+    closes, before the lock is released; not calling it leaves the store as it was.
+    """
+
+    session: Session | None
+    to_save: Session | None = None
+
+    def save(self, session: Session) -> None:
+        self.to_save = session
+
+
+class SessionStore(ABC):
+    """Where sessions live between events.
+
+    Drivers raise :class:`StoreError` for any failure of the backing store and
+    :class:`StoreUnavailable` from :meth:`open` when it cannot be reached.
+    """
+
+    #: Name of the driver as written in ``session.driver``.
+    driver: str = ""
+
+    async def open(self) -> None:
+        """Connect and check the store is reachable; called once at start-up."""
+
+    async def close(self) -> None:
+        """Release connections; called once at shutdown."""
+
+    @abstractmethod
+    async def read(self, key: str) -> Session | None:
+        """The stored session, or ``None`` when there is none."""
+
+    @abstractmethod
+    async def write(self, session: Session) -> None:
+        """Store ``session`` under ``session.id``, replacing what was there."""
+
+    @abstractmethod
+    async def destroy(self, key: str) -> None:
+        """Forget the session; destroying a missing session is not an error."""
+
+    @abstractmethod
+    def all(self) -> AsyncIterator[Session]:
+        """Every stored session, in no particular order."""
+
+    @abstractmethod
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive access to one session key.
+
+        Holders of the same key run one at a time, in arrival order where the
+        backend allows it; different keys never wait for each other. Drivers
+        shared by several processes make the lock hold across processes too.
+        """
+
+    @abstractmethod
+    async def claim_event(self, event_id: str) -> bool:
+        """Record that a platform event is being handled.
+
+        Returns ``False`` when the id was already claimed (a redelivery), so the
+        event is acknowledged without running again. Claims are kept for a
+        bounded time.
+        """
+
+    @abstractmethod
+    async def release_event(self, event_id: str) -> None:
+        """Forget a claim, so a redelivery of a failed event runs again."""
+
+    @asynccontextmanager
+    async def checkout(self, key: str) -> AsyncIterator[Checkout]:
+        """Lock and read one session; write it (if saved) and unlock on exit.
+
+        This is the runtime's single entry point. The default composes
+        :meth:`lock`, :meth:`read` and :meth:`write`; a networked driver may
+        override it to fuse lock+read and write+unlock into one round trip each.
+        """
+        async with self.lock(key):
+            checkout = Checkout(await self.read(key))
+            yield checkout
+            if checkout.to_save is not None:
+                await self.write(checkout.to_save)
