@@ -1,0 +1,45 @@
+"""The bot's configuration: the Python twin of Bottender's bottender.config.js.
+
+``.env`` in the working directory is loaded before this file runs, so every
+secret comes from the environment. See .env.example for each variable.
+"""
+
+import os
+
+app = os.getenv("BOTTENDER_APP", "examples.counter:app")
+
+initial_state = {"count": 0}
+
+session = {
+    # memory in development; BOTTENDER_ENV=production picks mongo, as in Bottender's guide.
+    "driver": os.getenv(
+        "SESSION_DRIVER", "mongo" if os.getenv("BOTTENDER_ENV") == "production" else "memory"
+    ),
+    "expires_in": float(os.environ["SESSION_EXPIRES_IN"])
+    if os.getenv("SESSION_EXPIRES_IN")
+    else None,
+    "stores": {
+        "memory": {"max_size": 500},
+        "file": {"dirname": ".session"},
+        "redis": {"url": os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")},
+        "mongo": {
+            "url": os.getenv("MONGO_URL", "mongodb://localhost:27017/bottender"),
+            "collection_name": "sessions",
+        },
+    },
+}
+
+channels = {
+    "line": {
+        "enabled": bool(os.getenv("LINE_ACCESS_TOKEN")),
+        "path": "/webhooks/line",
+        "access_token": os.getenv("LINE_ACCESS_TOKEN"),
+        "channel_secret": os.getenv("LINE_CHANNEL_SECRET"),
+    },
+    "telegram": {
+        "enabled": bool(os.getenv("TELEGRAM_ACCESS_TOKEN")),
+        "path": "/webhooks/telegram",
+        "access_token": os.getenv("TELEGRAM_ACCESS_TOKEN"),
+        "secret_token": os.getenv("TELEGRAM_SECRET_TOKEN"),
+    },
+}

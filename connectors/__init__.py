@@ -1,0 +1,1 @@
+"""Connectors: one module per platform, behind the contract in ``connectors.base``."""

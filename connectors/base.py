@@ -1,0 +1,185 @@
+"""The connector contract and what every platform's events and contexts share.
+
+A connector is everything one platform needs: how its webhook is
+authenticated, how a body becomes events, which session an event belongs to,
+and the context (with its send methods) the bot is handed. The server and the
+runtime see only this module's interfaces, never a platform's JSON.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import aiohttp
+import orjson
+
+from sessions.session import Session
+
+
+class BadRequest(Exception):
+    """The webhook body is not what the platform sends; answered with 400."""
+
+
+class StateWarning(RuntimeWarning):
+    """State was changed where the change can never be saved."""
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    """Deep-copy JSON-compatible data, refusing what no store could save.
+
+    State must survive a round trip through any driver, so the memory store in
+    development accepts exactly what Redis or MongoDB would in production.
+    """
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError as exc:
+        raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
+
+
+class Event:
+    """One platform event, as the bot reads it.
+
+    ``raw`` is the platform's JSON, untouched. The properties below are the
+    cross-platform vocabulary; platform subclasses add their own.
+    """
+
+    platform: ClassVar[str] = ""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def is_text(self) -> bool:
+        return self.text is not None
+
+    @property
+    def text(self) -> str | None:
+        return None
+
+    @property
+    def delivery_id(self) -> str | None:
+        """A platform-wide unique id of this delivery, to recognise redeliveries."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.raw!r}>"
+
+
+class Context:
+    """What the bot's ``async def app(context)`` is handed for one event.
+
+    State semantics (Bottender's, kept exactly):
+
+    * ``context.state`` is read-only. Top-level assignment raises ``TypeError``;
+      nested values are a private copy, so mutating them in place changes
+      nothing that is saved. Only :meth:`set_state` and :meth:`reset_state`
+      change the session.
+    * :meth:`set_state` merges shallowly: each given key replaces the old value
+      whole (a nested dict is replaced, not merged); other keys stay.
+    * State must be JSON-compatible (it is checked when set).
+    """
+
+    platform: ClassVar[str] = ""
+
+    def __init__(
+        self, event: Event, session: Session | None, initial_state: Mapping[str, Any]
+    ) -> None:
+        self.event = event
+        self.session = session
+        self._initial_state = initial_state
+        self._view: Mapping[str, Any] | None = None
+        self._written = False
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        if self._view is None:
+            state = self.session.state if self.session is not None else {}
+            self._view = MappingProxyType(_json_copy(state, "state"))
+        return self._view
+
+    def set_state(self, partial: Mapping[str, Any]) -> None:
+        """Shallow-merge ``partial`` into the state, as Bottender's ``setState``."""
+        if not isinstance(partial, Mapping):
+            raise TypeError(f"set_state takes a mapping, got {type(partial).__name__}")
+        if self._cannot_save("set_state"):
+            return
+        assert self.session is not None
+        self.session.state = {**self.session.state, **_json_copy(dict(partial), "set_state")}
+        self._view = None
+
+    def reset_state(self) -> None:
+        """Return the state to a fresh copy of ``initial_state``."""
+        if self._cannot_save("reset_state"):
+            return
+        assert self.session is not None
+        self.session.state = _json_copy(dict(self._initial_state), "initial_state")
+        self._view = None
+
+    def _cannot_save(self, method: str) -> bool:
+        if self.session is None:
+            warnings.warn(
+                f"{method} ignored: this {self.platform} event belongs to no session",
+                StateWarning,
+                stacklevel=3,
+            )
+            return True
+        if self._written:
+            warnings.warn(
+                f"{method} after session {self.session.id!r} was written: the change is not saved",
+                StateWarning,
+                stacklevel=3,
+            )
+        return False
+
+    def mark_written(self) -> None:
+        """Called by the runtime once the session is saved; later changes warn."""
+        self._written = True
+
+    async def send_text(self, text: str, **options: Any) -> None:
+        raise NotImplementedError(f"{self.platform} contexts cannot send text")
+
+    async def flush(self) -> None:
+        """Send whatever the platform batches (LINE's replies); a no-op elsewhere."""
+
+
+class Connector(ABC):
+    """One platform's webhook: authentication, parsing, session keys, contexts."""
+
+    platform: ClassVar[str] = ""
+
+    def __init__(self, *, path: str, initial_state: Mapping[str, Any]) -> None:
+        self.path = path
+        self.initial_state = initial_state
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        """Bind the process-wide HTTP client used for the platform's API."""
+
+    @abstractmethod
+    def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """``None`` when the request is authentic, else the reason it is refused."""
+
+    @abstractmethod
+    def parse(self, body: dict[str, Any]) -> list[Event]:
+        """The events of one webhook body that the bot should see.
+
+        Event kinds this connector does not know are left out (acknowledged,
+        never run); a body that is not shaped as the platform sends raises
+        :class:`BadRequest`.
+        """
+
+    @abstractmethod
+    def session_key(self, event: Event) -> str | None:
+        """``'<platform>:<id>'``, or ``None`` when the event names no conversation."""
+
+    def fill_session(self, session: Session, event: Event) -> None:
+        """Copy who the conversation is with (user, group, room, channel) from the event."""
+
+    @abstractmethod
+    def create_context(self, event: Event, session: Session | None) -> Context:
+        """The context the bot is handed for ``event``."""

@@ -1,0 +1,68 @@
+"""The console: chat with the bot in a terminal, one conversation, ``console:1``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from connectors.base import BadRequest, Connector, Context, Event
+from sessions.session import Session
+
+SESSION_KEY = "console:1"
+CONSOLE_USER = {"id": "1", "name": "you"}
+
+
+class ConsoleEvent(Event):
+    platform = "console"
+    __slots__ = ()
+
+    @property
+    def text(self) -> str | None:
+        text = self.raw.get("message", {}).get("text")
+        return text if isinstance(text, str) else None
+
+
+class ConsoleContext(Context):
+    platform = "console"
+
+    def __init__(
+        self,
+        event: ConsoleEvent,
+        session: Session | None,
+        initial_state: Mapping[str, Any],
+        write: Callable[[str], None],
+    ) -> None:
+        super().__init__(event, session, initial_state)
+        self._write = write
+
+    async def send_text(self, text: str, **options: Any) -> None:
+        self._write(f"Bot > {text}")
+
+
+class ConsoleConnector(Connector):
+    """Events come from typed lines rather than a webhook, so nothing is verified."""
+
+    platform = "console"
+
+    def __init__(self, *, initial_state: Mapping[str, Any], write: Callable[[str], None]) -> None:
+        super().__init__(path="", initial_state=initial_state)
+        self._write = write
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return None
+
+    def parse(self, body: dict[str, Any]) -> list[Event]:
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise BadRequest("a console event is a line of text")
+        return [ConsoleEvent({"message": {"text": text}})]
+
+    def session_key(self, event: Event) -> str | None:
+        return SESSION_KEY
+
+    def fill_session(self, session: Session, event: Event) -> None:
+        session.user = dict(CONSOLE_USER)
+
+    def create_context(self, event: Event, session: Session | None) -> ConsoleContext:
+        assert isinstance(event, ConsoleEvent)
+        return ConsoleContext(event, session, self.initial_state, self._write)

@@ -1,0 +1,92 @@
+"""A thin client for the LINE Messaging API calls this project makes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+
+from connectors.api import ApiResponse, PlatformApiError, backoff, request_json
+
+DEFAULT_ORIGIN = "https://api.line.me"
+#: LINE accepts at most this many messages in one reply or push call.
+MAX_MESSAGES_PER_CALL = 5
+
+
+class LineApiError(PlatformApiError):
+    def __init__(self, status: int, message: str, body: Any = None) -> None:
+        super().__init__("LINE", status, message, body)
+
+
+def _retry_after(response: ApiResponse, attempt: int) -> float | None:
+    if response.status == 429 or response.status >= 500:
+        return backoff(attempt)
+    return None
+
+
+class LineClient:
+    def __init__(
+        self, http: aiohttp.ClientSession, access_token: str, origin: str = DEFAULT_ORIGIN
+    ) -> None:
+        self._http = http
+        self._origin = origin.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {access_token}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Call ``{origin}{path}``; raise :class:`LineApiError` with LINE's reason on failure."""
+        response = await request_json(
+            self._http,
+            method,
+            f"{self._origin}{path}",
+            json=body,
+            headers={**self._headers, **(headers or {})},
+            retry_after=_retry_after,
+        )
+        if response.status >= 400:
+            raise LineApiError(response.status, _reason(response.body), response.body)
+        return response.body
+
+    async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> Any:
+        return await self.call(
+            "POST", "/v2/bot/message/reply", {"replyToken": reply_token, "messages": messages}
+        )
+
+    async def push(self, to: str, messages: list[dict[str, Any]]) -> Any:
+        # The retry key makes LINE accept a retried push once only.
+        return await self.call(
+            "POST",
+            "/v2/bot/message/push",
+            {"to": to, "messages": messages},
+            headers={"X-Line-Retry-Key": str(uuid.uuid4())},
+        )
+
+    async def get_webhook_endpoint(self) -> dict[str, Any]:
+        return await self.call("GET", "/v2/bot/channel/webhook/endpoint")
+
+    async def set_webhook_endpoint(self, endpoint: str) -> Any:
+        return await self.call("PUT", "/v2/bot/channel/webhook/endpoint", {"endpoint": endpoint})
+
+    async def test_webhook(self, endpoint: str | None = None) -> dict[str, Any]:
+        body = {"endpoint": endpoint} if endpoint else {}
+        return await self.call("POST", "/v2/bot/channel/webhook/test", body)
+
+
+def _reason(body: Any) -> str:
+    if isinstance(body, dict):
+        message = str(body.get("message") or "unknown error")
+        details = body.get("details") or []
+        extra = "; ".join(
+            f"{d.get('property', '')}: {d.get('message', '')}".strip(": ")
+            for d in details
+            if isinstance(d, dict)
+        )
+        return f"{message} ({extra})" if extra else message
+    return str(body or "no response body")

@@ -1,0 +1,241 @@
+"""Telegram: secret-token check, updates, session keys and the sending context."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from connectors.base import BadRequest, Connector, Context, Event
+from connectors.telegram_api import DEFAULT_ORIGIN, TelegramClient
+from sessions.session import Session
+
+logger = logging.getLogger("bottender.telegram")
+
+#: Updates that happen in a chat: the session is the chat's.
+CHAT_UPDATES = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "message_reaction",
+        "message_reaction_count",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+    }
+)
+#: Updates with no chat: the session is the sender's (private chat id == user id).
+SENDER_UPDATES = frozenset(
+    {
+        "inline_query",
+        "chosen_inline_result",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll_answer",
+        "business_connection",
+        "managed_bot",
+    }
+)
+#: Every update kind the runtime hands to bots; ``allowed_updates`` when registering.
+UPDATE_KINDS = (*sorted(CHAT_UPDATES), *sorted(SENDER_UPDATES), "callback_query", "poll")
+#: Message-like payloads, whose text and chat the bot reads directly.
+MESSAGE_UPDATES = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_message",
+        "edited_business_message",
+    }
+)
+
+
+class TelegramEvent(Event):
+    platform = "telegram"
+    __slots__ = ("kind",)
+
+    def __init__(self, raw: dict[str, Any], kind: str) -> None:
+        super().__init__(raw)
+        self.kind = kind
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The update's object (the message, the callback query…), whatever its kind."""
+        return self.raw[self.kind]
+
+    @property
+    def message(self) -> dict[str, Any] | None:
+        if self.kind in MESSAGE_UPDATES:
+            return self.payload
+        if self.kind == "callback_query":
+            return _dict(self.payload.get("message"))
+        return None
+
+    @property
+    def text(self) -> str | None:
+        if self.kind in MESSAGE_UPDATES:
+            text = self.payload.get("text")
+            return text if isinstance(text, str) else None
+        return None
+
+    @property
+    def is_callback_query(self) -> bool:
+        return self.kind == "callback_query"
+
+    @property
+    def callback_data(self) -> str | None:
+        return self.payload.get("data") if self.is_callback_query else None
+
+    @property
+    def chat(self) -> dict[str, Any] | None:
+        """The chat the update happened in, when it has one."""
+        if self.kind in CHAT_UPDATES:
+            return _dict(self.payload.get("chat"))
+        message = self.message
+        return _dict(message.get("chat")) if message else None
+
+    @property
+    def sender(self) -> dict[str, Any] | None:
+        """Who caused the update: ``from`` on most kinds, ``user`` on a few."""
+        payload = self.payload
+        return _dict(payload.get("from")) or _dict(payload.get("user"))
+
+    @property
+    def update_id(self) -> int:
+        return self.raw["update_id"]
+
+    @property
+    def delivery_id(self) -> str:
+        return f"telegram:{self.update_id}"
+
+
+class TelegramContext(Context):
+    """``send_text`` calls ``sendMessage`` at once on the conversation's chat."""
+
+    platform = "telegram"
+
+    def __init__(
+        self,
+        event: TelegramEvent,
+        session: Session | None,
+        initial_state: Mapping[str, Any],
+        client: TelegramClient | None,
+        chat_id: int | None,
+    ) -> None:
+        super().__init__(event, session, initial_state)
+        self.event: TelegramEvent = event
+        self.client = client
+        self.chat_id = chat_id
+
+    async def send_text(self, text: str, **options: Any) -> Any:
+        if self.chat_id is None:
+            raise RuntimeError(f"this {self.event.kind} update has no chat to send to")
+        message = self.event.message or {}
+        if message.get("is_topic_message") and "message_thread_id" in message:
+            options.setdefault("message_thread_id", message["message_thread_id"])
+        if "business_connection_id" in message:
+            options.setdefault("business_connection_id", message["business_connection_id"])
+        return await self.call("sendMessage", chat_id=self.chat_id, text=text, **options)
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """Any Bot API method, e.g. ``await context.call("answerCallbackQuery", ...)``."""
+        if self.client is None:
+            raise RuntimeError("Telegram client is not started")
+        return await self.client.call(method, **params)
+
+
+class TelegramConnector(Connector):
+    platform = "telegram"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        initial_state: Mapping[str, Any],
+        access_token: str,
+        secret_token: str | None = None,
+        origin: str = DEFAULT_ORIGIN,
+    ) -> None:
+        super().__init__(path=path, initial_state=initial_state)
+        self.access_token = access_token
+        self.secret_token = secret_token
+        self.origin = origin
+        self.client: TelegramClient | None = None
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        self.client = TelegramClient(http, self.access_token, self.origin)
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        if not self.secret_token:
+            return None
+        given = headers.get("x-telegram-bot-api-secret-token")
+        if given is None:
+            return "missing X-Telegram-Bot-Api-Secret-Token header"
+        if not hmac.compare_digest(given.encode(), self.secret_token.encode()):
+            return "X-Telegram-Bot-Api-Secret-Token does not match"
+        return None
+
+    def parse(self, body: dict[str, Any]) -> list[Event]:
+        update_id = body.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise BadRequest("a Telegram update has an integer 'update_id'")
+        for kind in UPDATE_KINDS:
+            if isinstance(body.get(kind), dict):
+                return [TelegramEvent(body, kind)]
+        kinds = [key for key in body if key != "update_id"]
+        logger.info("ignoring Telegram update %s of unknown kind %s", update_id, kinds)
+        return []
+
+    def session_key(self, event: Event) -> str | None:
+        chat_id = self._chat_id(event)
+        return None if chat_id is None else f"telegram:{chat_id}"
+
+    def _chat_id(self, event: Event) -> int | None:
+        assert isinstance(event, TelegramEvent)
+        chat = event.chat
+        if chat is not None:
+            return _id(chat)
+        if event.kind == "poll_answer" and event.payload.get("voter_chat"):
+            return _id(event.payload["voter_chat"])
+        sender = event.sender
+        return _id(sender) if sender is not None else None
+
+    def fill_session(self, session: Session, event: Event) -> None:
+        assert isinstance(event, TelegramEvent)
+        sender = event.sender
+        if sender is not None:
+            session.user = sender
+        chat = event.chat
+        if chat is None:
+            return
+        if chat.get("type") in ("group", "supergroup"):
+            session.group = chat
+        elif chat.get("type") == "channel":
+            session.channel = chat
+
+    def create_context(self, event: Event, session: Session | None) -> TelegramContext:
+        assert isinstance(event, TelegramEvent)
+        return TelegramContext(
+            event, session, self.initial_state, self.client, self._chat_id(event)
+        )
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _id(obj: dict[str, Any]) -> int | None:
+    value = obj.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

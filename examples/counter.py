@@ -1,0 +1,11 @@
+"""The counting bot of Bottender's session guide: replies with how many messages it got."""
+
+from __future__ import annotations
+
+from connectors.base import Context
+
+
+async def app(context: Context) -> None:
+    count = context.state["count"] + 1
+    context.set_state({"count": count})
+    await context.send_text(f"Count: {count}")

@@ -1,0 +1,1 @@
+"""The server: app factory, runtime, config loading, CLI. Wires connectors to sessions."""

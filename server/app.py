@@ -1,0 +1,188 @@
+"""The Starlette application: one webhook route per enabled channel, plus /healthz.
+
+This module turns HTTP into calls on the runtime and runtime outcomes into
+status codes. It decides when the platform gets its answer: when the events'
+sessions are written, or at the channel's deadline, whichever comes first;
+past the deadline the work goes on in the background and shutdown waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.base import BadRequest, Connector
+from server.channels import build_connectors
+from server.config import Config
+from server.runtime import Runtime
+from server.stores import build_store
+from sessions.base import SessionStore, StoreError
+
+logger = logging.getLogger("bottender.server")
+
+#: How long shutdown waits for events still running after their answer went out.
+SHUTDOWN_GRACE_SECONDS = 25.0
+OK_BODY = b'{"ok":true}'
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": reason}, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing early (without reading it all) once it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Gateway:
+    """Holds what lives as long as the process: store, HTTP client, background work."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: SessionStore | None = None,
+        connectors: list[Connector] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store if store is not None else build_store(config, clock=clock)
+        self.connectors = connectors if connectors is not None else build_connectors(config)
+        self.runtime = Runtime(
+            config.app,
+            self.store,
+            initial_state=config.initial_state,
+            expires_in=config.expires_in,
+            clock=clock,
+        )
+        self.http: aiohttp.ClientSession | None = None
+        self.background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.store.open()
+        # One pooled client per process; limit_per_host=0 lets every event call at once.
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+            json_serialize=lambda obj: orjson.dumps(obj).decode(),
+        )
+        for connector in self.connectors:
+            await connector.start(self.http)
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        if self.background:
+            logger.info("waiting for %d event(s) still running", len(self.background))
+            _, pending = await asyncio.wait(self.background, timeout=grace)
+            for task in pending:
+                logger.error("abandoning an event still running after %.0f s", grace)
+                task.cancel()
+        if self.http is not None:
+            await self.http.close()
+        await self.store.close()
+
+    def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
+        deadline = self.config.channels.get(connector.platform, {}).get("deadline", 20.0)
+        limit = self.config.max_body_size
+        platform = connector.platform
+
+        async def webhook(request: Request) -> Response:
+            try:
+                body = await read_body(request, limit)
+            except BodyTooLarge:
+                logger.warning("%s webhook refused: body over %d bytes", platform, limit)
+                return _error(413, f"body larger than {limit} bytes")
+            except ClientDisconnect:
+                return _error(400, "client disconnected")
+            reason = connector.verify(request.headers, body)
+            if reason is not None:
+                logger.warning("%s webhook refused: %s", platform, reason)
+                return _error(401, reason)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                logger.warning("%s webhook refused: malformed JSON", platform)
+                return _error(400, "body is not valid JSON")
+            if not isinstance(payload, dict):
+                return _error(400, "body must be a JSON object")
+            try:
+                events = connector.parse(payload)
+            except BadRequest as exc:
+                logger.warning("%s webhook refused: %s", platform, exc)
+                return _error(400, str(exc))
+            if not events:
+                return Response(OK_BODY, media_type="application/json")
+            task = asyncio.create_task(self.runtime.handle_events(connector, events))
+            try:
+                await asyncio.wait_for(asyncio.shield(task), deadline)
+            except TimeoutError:
+                logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
+                self._keep_in_background(task)
+            except asyncio.CancelledError:
+                # The platform hung up; the events still finish and are waited for at shutdown.
+                self._keep_in_background(task)
+                raise
+            except StoreError as exc:
+                logger.error("%s webhook: session store failed: %s", platform, exc)
+                return _error(503, "session store unavailable")
+            return Response(OK_BODY, media_type="application/json")
+
+        return webhook
+
+    def _keep_in_background(self, task: asyncio.Task[None]) -> None:
+        self.background.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("event finished after its answer failed: %s", finished.exception())
+
+        task.add_done_callback(done)
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+def create_app(config: Config, **gateway_options: Any) -> Starlette:
+    gateway = Gateway(config, **gateway_options)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes += [
+        Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
+        for c in gateway.connectors
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,22 @@
+"""The ASGI factory uvicorn imports in each worker process.
+
+Workers are separate processes, so they cannot be handed the parent's config
+object; they load it again from the paths the parent put in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.config import load_config
+
+CONFIG_ENV = "BOTTENDER_CONFIG"
+APP_ENV = "BOTTENDER_APP"
+
+
+def create() -> Starlette:
+    config = load_config(os.environ.get(CONFIG_ENV), app_override=os.environ.get(APP_ENV) or None)
+    return create_app(config)

@@ -1,0 +1,191 @@
+"""Loading and checking ``bottender_config.py``.
+
+Every mistake a bot developer can make in the config is caught here, at
+start-up, and reported as one line naming the key (``session.driver``,
+``channels.line.channel_secret``…) rather than as a traceback from deep inside
+the first request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+App = Callable[[Any], Awaitable[None]]
+
+DRIVERS = ("memory", "file", "redis", "mongo")
+DEFAULT_CONFIG_FILE = "bottender_config.py"
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+#: Seconds after which the platform gets its 200 while the event finishes in the background.
+#: LINE counts a webhook slower than about 2 s as failed; Telegram waits far longer.
+DEFAULT_DEADLINES = {"line": 1.0, "telegram": 20.0}
+DEFAULT_PATHS = {"line": "/webhooks/line", "telegram": "/webhooks/telegram"}
+#: What each channel must be given when enabled, and the variable .env.example suggests for it.
+REQUIRED_CHANNEL_KEYS = {
+    "line": {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"},
+    "telegram": {"access_token": "TELEGRAM_ACCESS_TOKEN"},
+}
+
+
+class ConfigError(Exception):
+    """A config key is missing or wrong; the message names the key."""
+
+
+@dataclass(slots=True)
+class Config:
+    path: Path
+    app: App
+    app_ref: str
+    initial_state: dict[str, Any]
+    driver: str
+    expires_in: float | None
+    store_options: dict[str, Any]
+    #: Enabled channels only, each with its defaults filled in.
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    app_override: str | None = None,
+    need_app: bool = True,
+) -> Config:
+    """Read ``.env``, import the config file and check every key."""
+    config_path = Path(path or DEFAULT_CONFIG_FILE).resolve()
+    load_dotenv(Path.cwd() / ".env", override=False)
+    if not config_path.is_file():
+        raise ConfigError(f"config file not found: {config_path}")
+    # Like Bottender, the bot's own modules are imported relative to its project.
+    for directory in (str(Path.cwd()), str(config_path.parent)):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    module = _import_config(config_path)
+
+    app_value = app_override or getattr(module, "app", None)
+    if need_app:
+        app, app_ref = _resolve_app(app_value)
+    else:
+        app, app_ref = _no_app, str(app_value)
+    initial_state = getattr(module, "initial_state", {})
+    if not isinstance(initial_state, dict):
+        raise ConfigError(f"initial_state must be a dict, got {type(initial_state).__name__}")
+
+    session = _mapping(getattr(module, "session", {}), "session")
+    driver = session.get("driver", "memory")
+    if driver not in DRIVERS:
+        raise ConfigError(f"session.driver: unknown driver {driver!r} (choose one of {DRIVERS})")
+    expires_in = session.get("expires_in")
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0
+    ):
+        raise ConfigError(
+            f"session.expires_in must be a positive number of minutes or None, got {expires_in!r}"
+        )
+    stores = _mapping(session.get("stores", {}), "session.stores")
+    store_options = _mapping(stores.get(driver, {}), f"session.stores.{driver}")
+
+    server = _mapping(getattr(module, "server", {}), "server")
+    max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
+    if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
+        raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+
+    return Config(
+        path=config_path,
+        app=app,
+        app_ref=app_ref,
+        initial_state=initial_state,
+        driver=driver,
+        expires_in=expires_in,
+        store_options=dict(store_options),
+        channels=_channels(getattr(module, "channels", {})),
+        max_body_size=max_body_size,
+    )
+
+
+def _import_config(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("bottender_config", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:
+        raise ConfigError(f"{path} raised {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def _resolve_app(value: Any) -> tuple[App, str]:
+    if value is None:
+        raise ConfigError('app is not set (for example app = "examples.counter:app")')
+    if isinstance(value, str):
+        module_name, _, attr = value.partition(":")
+        if not module_name or not attr:
+            raise ConfigError(f'app must be "module:function", got {value!r}')
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ConfigError(
+                f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        app = getattr(module, attr, None)
+        if app is None:
+            raise ConfigError(f"app: module {module_name!r} has no {attr!r}")
+        ref = value
+    else:
+        app, ref = value, getattr(value, "__qualname__", repr(value))
+    if not inspect.iscoroutinefunction(app):
+        raise ConfigError(f"app: {ref!r} must be an async function: async def app(context)")
+    return app, ref
+
+
+async def _no_app(context: Any) -> None:
+    """Stands in where a command needs the config but never runs the bot."""
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a dict, got {type(value).__name__}")
+    return value
+
+
+def _channels(value: Any) -> dict[str, dict[str, Any]]:
+    channels = _mapping(value, "channels")
+    enabled: dict[str, dict[str, Any]] = {}
+    for name, raw in channels.items():
+        if name not in REQUIRED_CHANNEL_KEYS:
+            raise ConfigError(
+                f"channels.{name}: unknown channel (choose from {tuple(REQUIRED_CHANNEL_KEYS)})"
+            )
+        channel = dict(_mapping(raw, f"channels.{name}"))
+        if not channel.get("enabled", False):
+            continue
+        for key, env in REQUIRED_CHANNEL_KEYS[name].items():
+            if not channel.get(key):
+                raise ConfigError(
+                    f"channels.{name}.{key} is required when channels.{name}.enabled is true"
+                    f" (set {env} in .env)"
+                )
+        path = channel.setdefault("path", DEFAULT_PATHS[name])
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"channels.{name}.path must start with '/', got {path!r}")
+        deadline = channel.setdefault("deadline", DEFAULT_DEADLINES[name])
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise ConfigError(
+                f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
+            )
+        enabled[name] = channel
+    paths = [channel["path"] for channel in enabled.values()]
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"channels: two enabled channels share the path {paths[0]!r}")
+    return enabled

@@ -1,0 +1,47 @@
+"""Build the configured session store.
+
+Drivers are imported only when chosen, so a bot on the memory store never
+pays for importing the Redis or MongoDB clients.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from server.config import Config, ConfigError
+from sessions.base import SessionStore
+
+#: driver name -> "module:class"
+DRIVER_CLASSES = {
+    "memory": "sessions.memory:MemoryStore",
+    "file": "sessions.file:FileStore",
+    "redis": "sessions.redis:RedisStore",
+    "mongo": "sessions.mongo:MongoStore",
+}
+#: Bottender's camelCase option names, accepted for users porting a config.
+ALIASES = {"maxSize": "max_size", "collectionName": "collection_name"}
+
+
+def build_store(config: Config, *, clock: Callable[[], float] = time.time) -> SessionStore:
+    module_name, _, class_name = DRIVER_CLASSES[config.driver].partition(":")
+    store_class = getattr(importlib.import_module(module_name), class_name)
+    accepted = inspect.signature(store_class).parameters
+    options: dict[str, Any] = {ALIASES.get(k, k): v for k, v in config.store_options.items()}
+    for name in options:
+        if name not in accepted or name in ("clock", "client"):
+            allowed = sorted(p for p in accepted if p not in ("clock", "client", "expires_in"))
+            raise ConfigError(
+                f"session.stores.{config.driver}.{name}: unknown option (known: {allowed})"
+            )
+    if "expires_in" in accepted:
+        options["expires_in"] = config.expires_in
+    if "clock" in accepted:
+        options["clock"] = clock
+    try:
+        return store_class(**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"session.stores.{config.driver}: {exc}") from None

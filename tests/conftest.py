@@ -1,0 +1,4 @@
+"""Fixtures shared by every test folder: real servers and the fake platform API."""
+
+from tests.fixtures.platform import *  # noqa: F403
+from tests.fixtures.servers import *  # noqa: F403
