@@ -1,0 +1,147 @@
+"""Several gateway processes sharing one store lose no update of a shared chat.
+
+Three real ``bottender start`` processes, one store (file, Redis or MongoDB),
+150 simultaneous updates of one Telegram chat spread over them: the count must
+end at exactly 150, with 150 distinct replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.fixtures.gateway import write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESSES = 3
+UPDATES = 150
+CHAT_ID = 4242
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def telegram_update(update_id: int) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "chat": {"id": CHAT_ID, "type": "private", "first_name": "Ada"},
+            "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Ada"},
+            "text": "hi",
+        },
+    }
+
+
+@pytest.fixture
+def start_gateways(tmp_path: Path) -> Iterator:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(config: Path, count: int) -> list[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        urls = []
+        for index in range(count):
+            port = free_port()
+            log = (tmp_path / f"gateway-{index}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *(sys.executable, "-m", "server.cli", "start", "--config", str(config)),
+                        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                    ],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            wait_healthy(url, process)
+        return urls
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gateway at {url} exited with {process.returncode}", pytrace=False)
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"gateway at {url} never became healthy", pytrace=False)
+
+
+async def post_all(urls: list[str]) -> list[int]:
+    async with aiohttp.ClientSession() as http:
+
+        async def post(update_id: int) -> int:
+            url = urls[update_id % len(urls)] + "/webhooks/telegram"
+            async with http.post(url, json=telegram_update(update_id)) as response:
+                return response.status
+
+        return await asyncio.gather(*(post(i) for i in range(1, UPDATES + 1)))
+
+
+def store_options(driver: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict:
+    if driver == "file":
+        return {"dirname": str(tmp_path / "sessions")}
+    if driver == "redis":
+        url = request.getfixturevalue("redis_server")
+        return {"url": url, "prefix": f"multiproc-{time.time_ns()}:"}
+    url = request.getfixturevalue("mongo_server").rstrip("/")
+    return {"url": f"{url}/multiproc{time.time_ns()}"}
+
+
+@pytest.mark.parametrize("driver", ["file", "redis", "mongo"])
+def test_three_processes_share_one_chat_without_losing_an_update(
+    driver: str, tmp_path: Path, request: pytest.FixtureRequest, fake_platform, start_gateways
+) -> None:
+    config = write_config(
+        tmp_path,
+        app="tests.bots:counter",
+        initial_state={"count": 0},
+        session={"driver": driver, "stores": {driver: store_options(driver, tmp_path, request)}},
+        channels={
+            "telegram": {"enabled": True, "access_token": "T", "origin": fake_platform.origin}
+        },
+    )
+    urls = start_gateways(config, PROCESSES)
+
+    statuses = asyncio.run(post_all(urls))
+
+    assert statuses == [200] * UPDATES
+    deadline = time.monotonic() + 60
+    while len(fake_platform.texts()) < UPDATES and time.monotonic() < deadline:
+        time.sleep(0.1)
+    texts = fake_platform.texts()
+    assert sorted(texts) == sorted(f"Count: {n}" for n in range(1, UPDATES + 1))
+    chat_ids = {call.json["chat_id"] for call in fake_platform.calls_to("/sendMessage")}
+    assert chat_ids == {CHAT_ID}
