@@ -1,0 +1,189 @@
+"""One way to build, inspect and clean up each driver, so the contract suite is written once.
+
+A backend hands out stores that share one namespace (a directory, a key
+prefix, a collection), the way several processes of one bot share a store;
+``shared`` says whether two stores really see each other's data (the memory
+driver's do not).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from sessions.base import SessionStore
+from sessions.file import FileStore
+from sessions.memory import MemoryStore
+from sessions.mongo import MongoStore
+from sessions.redis import RedisStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVERS = ["memory", "file", "redis", "mongo"]
+
+
+class FakeClock:
+    """Time that moves only when a test says so; it starts at the real time because
+    servers sweep their TTL indexes by their own clock."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Backend:
+    driver = ""
+    shared = True
+
+    def __init__(self) -> None:
+        self.stores: list[SessionStore] = []
+
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments that put a store in this backend's namespace."""
+        raise NotImplementedError
+
+    def build(self, **overrides: Any) -> SessionStore:
+        raise NotImplementedError
+
+    async def make(self, **overrides: Any) -> SessionStore:
+        store = self.build(**overrides)
+        await store.open()
+        self.stores.append(store)
+        return store
+
+    async def lock_residue(self) -> list[str]:
+        """Whatever locks left behind in the backend; empty once every lock is released."""
+        return []
+
+    async def cleanup(self) -> None:
+        for store in self.stores:
+            await store.close()
+
+
+class MemoryBackend(Backend):
+    driver = "memory"
+    shared = False
+
+    def build(self, **overrides: Any) -> SessionStore:
+        overrides.pop("lock_lease", None)
+        return MemoryStore(**overrides)
+
+
+class FileBackend(Backend):
+    driver = "file"
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+
+    def options(self) -> dict[str, Any]:
+        return {"dirname": str(self.directory)}
+
+    def build(self, **overrides: Any) -> SessionStore:
+        return FileStore(**{**self.options(), **overrides})
+
+    async def lock_residue(self) -> list[str]:
+        locks = self.directory / "locks"
+        leftovers = os.listdir(locks) if locks.exists() else []
+        leftovers += [name for name in os.listdir(self.directory) if name.endswith(".tmp")]
+        return leftovers
+
+
+class RedisBackend(Backend):
+    driver = "redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.prefix = f"test-{uuid.uuid4().hex[:12]}:"
+
+    def options(self) -> dict[str, Any]:
+        return {"url": self.url, "prefix": self.prefix}
+
+    def build(self, **overrides: Any) -> SessionStore:
+        return RedisStore(**{**self.options(), **overrides})
+
+    async def keys(self, pattern: str = "*") -> list[bytes]:
+        redis = Redis.from_url(self.url)
+        try:
+            return [key async for key in redis.scan_iter(match=self.prefix + pattern)]
+        finally:
+            await redis.aclose()
+
+    async def lock_residue(self) -> list[str]:
+        return [key.decode() for key in await self.keys("lock:*")]
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        keys = await self.keys()
+        if keys:
+            redis = Redis.from_url(self.url)
+            try:
+                await redis.delete(*keys)
+            finally:
+                await redis.aclose()
+
+
+class MongoBackend(Backend):
+    driver = "mongo"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.collection = f"test_{uuid.uuid4().hex[:12]}"
+
+    def options(self) -> dict[str, Any]:
+        return {"url": self.url, "collection_name": self.collection}
+
+    def build(self, **overrides: Any) -> SessionStore:
+        return MongoStore(**{**self.options(), **overrides})
+
+    def client(self) -> AsyncMongoClient:
+        return AsyncMongoClient(self.url, serverSelectionTimeoutMS=3000)
+
+    async def lock_residue(self) -> list[str]:
+        client = self.client()
+        try:
+            collection = client["bottender"][self.collection]
+            return [doc["_id"] async for doc in collection.find({"lock_owner": {"$exists": True}})]
+        finally:
+            await client.close()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        client = self.client()
+        try:
+            for name in (self.collection, f"{self.collection}_events"):
+                await client["bottender"].drop_collection(name)
+        finally:
+            await client.close()
+
+
+def start_worker(backend: Backend, *args: str, **overrides: Any) -> subprocess.Popen[str]:
+    """Another process on the same store: ``python -m tests.sessions.worker``."""
+    config = {"driver": backend.driver, **backend.options(), **overrides}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.sessions.worker", repr(config), *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def expect_line(worker: subprocess.Popen[str], wanted: str) -> None:
+    assert worker.stdout is not None
+    line = worker.stdout.readline().strip()
+    assert line == wanted, f"worker said {line!r}, expected {wanted!r}"

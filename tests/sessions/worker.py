@@ -1,0 +1,89 @@
+"""A second process on a shared store, driven by the cross-process tests.
+
+    python -m tests.sessions.worker "<store config dict>" count KEY N   increment state n, N times
+    python -m tests.sessions.worker "<store config dict>" hold KEY      take the lock, then hang
+    python -m tests.sessions.worker "<store config dict>" write-loop KEY SIZE   rewrite forever
+
+``count`` says "ready" and waits for a line on stdin, so every worker starts
+incrementing at once and they really contend.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import sys
+from typing import Any
+
+from sessions.base import SessionStore
+from sessions.session import Session
+
+
+def build(config: dict[str, Any]) -> SessionStore:
+    driver = config.pop("driver")
+    if driver == "file":
+        from sessions.file import FileStore
+
+        return FileStore(**config)
+    if driver == "redis":
+        from sessions.redis import RedisStore
+
+        return RedisStore(**config)
+    if driver == "mongo":
+        from sessions.mongo import MongoStore
+
+        return MongoStore(**config)
+    raise SystemExit(f"no cross-process store {driver!r}")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def count(store: SessionStore, key: str, times: int) -> None:
+    say("ready")
+    await asyncio.to_thread(sys.stdin.readline)
+    for _ in range(times):
+        async with store.checkout(key) as checkout:
+            session = checkout.session or Session.new(key, {"n": 0})
+            await asyncio.sleep(0.001)  # widen the read-modify-write window
+            session.state["n"] += 1
+            checkout.save(session)
+    say("done")
+
+
+async def hold(store: SessionStore, key: str) -> None:
+    async with store.lock(key):
+        say("locked")
+        await asyncio.Event().wait()
+
+
+async def write_loop(store: SessionStore, key: str, size: int) -> None:
+    version = 0
+    while True:
+        letter = chr(ord("a") + version % 26)
+        await store.write(Session(key, {"version": version, "blob": letter * size}))
+        if version == 0:
+            say("writing")
+        version += 1
+
+
+async def main(argv: list[str]) -> None:
+    config, mode, key, *rest = argv
+    store = build(ast.literal_eval(config))
+    await store.open()
+    try:
+        if mode == "count":
+            await count(store, key, int(rest[0]))
+        elif mode == "hold":
+            await hold(store, key)
+        elif mode == "write-loop":
+            await write_loop(store, key, int(rest[0]))
+        else:
+            raise SystemExit(f"unknown mode {mode!r}")
+    finally:
+        await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
