@@ -28,6 +28,11 @@ class StateWarning(RuntimeWarning):
     """State was changed where the change can never be saved."""
 
 
+#: orjson would otherwise turn datetimes and dataclasses into strings and objects silently,
+#: so a bot would set a datetime and read back a str on the next event.
+_STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _json_copy(value: Any, what: str) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
@@ -35,7 +40,7 @@ def _json_copy(value: Any, what: str) -> Any:
     development accepts exactly what Redis or MongoDB would in production.
     """
     try:
-        return orjson.loads(orjson.dumps(value))
+        return orjson.loads(orjson.dumps(value, option=_STRICT_JSON))
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
 
