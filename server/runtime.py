@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.base import Connector, Context, Event
 from server.config import App
-from sessions.base import SessionStore, StoreError
+from sessions.base import SessionStore
 from sessions.session import Session
 
 logger = logging.getLogger("bottender.runtime")
@@ -71,33 +71,44 @@ class Runtime:
 
     async def handle(self, connector: Connector, event: Event) -> Context | None:
         """Run one event; returns its context, or ``None`` for a redelivery skipped."""
+        key = connector.session_key(event)
+        if key is None:
+            return await self._handle_sessionless(connector, event)
         delivery_id = event.delivery_id
-        if delivery_id is not None and not await self.store.claim_event(delivery_id):
-            logger.info("skipping redelivered %s event %s", connector.platform, delivery_id)
-            return None
-        try:
-            key = connector.session_key(event)
-            if key is None:
-                context = connector.create_context(event, None)
-                await self._run_bot(context, connector.platform, None)
-                return context
-            return await self._handle_in_session(connector, event, key)
-        except StoreError:
-            if delivery_id is not None:
-                await self._release(delivery_id)
-            raise
-
-    async def _handle_in_session(self, connector: Connector, event: Event, key: str) -> Context:
         async with self.store.checkout(key) as checkout:
-            session = checkout.session
-            if session is None or session.is_expired(self.clock(), self.expires_in):
+            stored = checkout.session
+            # Checked under the session's lock: a redelivery of an event still in
+            # progress waits for it, then finds it recorded in the session.
+            if delivery_id is not None and stored is not None and stored.has_handled(delivery_id):
+                logger.info("skipping redelivered %s event %s", connector.platform, delivery_id)
+                return None
+            now = self.clock()
+            if stored is None or stored.is_expired(now, self.expires_in):
                 session = Session.new(key, self.initial_state)
+            else:
+                session = stored
             connector.fill_session(session, event)
             context = connector.create_context(event, session)
             if await self._run_bot(context, connector.platform, key):
                 session.last_activity = self.clock()
+                if delivery_id is not None:
+                    session.record_handled(delivery_id, session.last_activity)
                 checkout.save(session)
         context.mark_written()
+        return context
+
+    async def _handle_sessionless(self, connector: Connector, event: Event) -> Context | None:
+        """Events naming no conversation run once thanks to a claim in the store.
+
+        There is no session to record them in, so this is best effort: a claim
+        whose release failed during a store outage keeps a redelivery from running.
+        """
+        delivery_id = event.delivery_id
+        if delivery_id is not None and not await self.store.claim_event(delivery_id):
+            logger.info("skipping redelivered %s event %s", connector.platform, delivery_id)
+            return None
+        context = connector.create_context(event, None)
+        await self._run_bot(context, connector.platform, None)
         return context
 
     async def _run_bot(self, context: Context, platform: str, key: str | None) -> bool:
@@ -125,9 +136,3 @@ class Runtime:
             (time.perf_counter() - started) * 1000,
         )
         return True
-
-    async def _release(self, delivery_id: str) -> None:
-        try:
-            await self.store.release_event(delivery_id)
-        except StoreError:
-            logger.warning("could not release event %s; a redelivery may be skipped", delivery_id)

@@ -11,6 +11,11 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Delivery ids a session remembers, and for how long: enough to recognise any
+#: redelivery (platforms redeliver within minutes to hours), bounded in size.
+HANDLED_LIMIT = 32
+HANDLED_TTL_SECONDS = 24 * 60 * 60
+
 
 @dataclass(slots=True)
 class Session:
@@ -19,6 +24,11 @@ class Session:
     ``last_activity`` is a Unix timestamp in seconds (``None`` for a session that
     has never been written); expiry is decided from it by the runtime, so stores
     with their own TTLs (Redis, MongoDB) only clean up what is already dead.
+
+    ``handled`` maps the delivery ids of the session's recent events to when
+    they were handled. It is written in the same write as the state, so "this
+    event ran" and its effect on the state can never disagree, on any driver:
+    a redelivery waits for the session's lock, finds its id here and is skipped.
     """
 
     id: str
@@ -28,6 +38,7 @@ class Session:
     group: dict[str, Any] | None = None
     room: dict[str, Any] | None = None
     channel: dict[str, Any] | None = None
+    handled: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def new(cls, session_id: str, initial_state: dict[str, Any]) -> Session:
@@ -39,6 +50,19 @@ class Session:
             return False
         return now - self.last_activity > expires_in_minutes * 60
 
+    def has_handled(self, delivery_id: str) -> bool:
+        return delivery_id in self.handled
+
+    def record_handled(self, delivery_id: str, now: float) -> None:
+        """Remember ``delivery_id``, forgetting ids older than a day or beyond the limit."""
+        handled = self.handled
+        handled[delivery_id] = now
+        # Insertion order is handling order, so the oldest id is always first.
+        for oldest, at in list(handled.items()):
+            if len(handled) <= HANDLED_LIMIT and now - at < HANDLED_TTL_SECONDS:
+                break
+            del handled[oldest]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for a driver to encode; drivers choose the encoding."""
         data: dict[str, Any] = {"id": self.id, "state": self.state}
@@ -48,6 +72,8 @@ class Session:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
+        if self.handled:
+            data["handled"] = self.handled
         return data
 
     @classmethod
@@ -60,4 +86,5 @@ class Session:
             group=data.get("group"),
             room=data.get("room"),
             channel=data.get("channel"),
+            handled=data.get("handled") or {},
         )
