@@ -8,9 +8,15 @@ a failed read was not taken for "no session", and nothing was half-written.
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import aiohttp
+
+from tests.fixtures.gateway import write_config
 
 CHAT_ID = 99
 
@@ -68,3 +74,29 @@ async def test_a_frozen_redis_gets_503_and_the_redelivery_continues_the_count(
     assert fake_platform.texts() == ["Count: 1", "Count: 2", "Count: 3", "Count: 4"]
     session = live.run(live.gateway.store.read(f"telegram:{CHAT_ID}"))
     assert session.state == {"count": 4}
+
+
+def test_a_store_down_at_start_up_stops_the_command_with_its_url(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"redis://:hunter2@127.0.0.1:{port}/0"
+    config = write_config(
+        tmp_path,
+        app="tests.bots:counter",
+        session={"driver": "redis", "stores": {"redis": {"url": url}}},
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "start", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "session store unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
