@@ -187,3 +187,29 @@ def expect_line(worker: subprocess.Popen[str], wanted: str) -> None:
     assert worker.stdout is not None
     line = worker.stdout.readline().strip()
     assert line == wanted, f"worker said {line!r}, expected {wanted!r}"
+
+
+def run_counters(backend: Backend, key: str, *, workers: int = 4, times: int = 25) -> None:
+    """Several processes increment one session at once; returns when all are done."""
+    processes = [start_worker(backend, "count", key, str(times)) for _ in range(workers)]
+    try:
+        for process in processes:
+            expect_line(process, "ready")
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        for process in processes:
+            expect_line(process, "done")
+            assert process.wait(timeout=30) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def stop_worker(worker: subprocess.Popen[str]) -> None:
+    """Kill -9: the worker gets no chance to clean up, like a crashed process."""
+    worker.kill()
+    worker.wait()

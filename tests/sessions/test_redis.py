@@ -1,0 +1,237 @@
+"""The Redis driver: TTLs, outages, leases, and two round trips per event."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from contextlib import suppress
+
+import pytest
+from redis.asyncio import Redis
+
+from sessions.base import StoreError, StoreUnavailable
+from sessions.redis import RedisStore
+from sessions.session import Session
+from tests.fixtures.servers import RedisProcess, free_port
+from tests.sessions.drivers import (
+    RedisBackend,
+    expect_line,
+    run_counters,
+    start_worker,
+    stop_worker,
+)
+
+
+async def pttl(backend: RedisBackend, key: str) -> int:
+    redis = Redis.from_url(backend.url)
+    try:
+        return await redis.pttl(f"{backend.prefix}session:{key}")
+    finally:
+        await redis.aclose()
+
+
+async def test_expires_in_sets_a_ttl_that_every_write_refreshes(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make(expires_in=2)  # minutes
+    await store.write(Session("line:U1", {"count": 1}))
+    assert 119_000 < await pttl(redis_backend, "line:U1") <= 120_000
+
+    redis = Redis.from_url(redis_backend.url)
+    await redis.pexpire(f"{redis_backend.prefix}session:line:U1", 5_000)
+    await redis.aclose()
+    await store.write(Session("line:U1", {"count": 2}))
+    assert await pttl(redis_backend, "line:U1") > 119_000
+
+    await redis_backend.stores[0].close()
+    store = await redis_backend.make(expires_in=0.5)
+    async with store.checkout("line:U1") as checkout:
+        assert checkout.session is not None
+        checkout.save(checkout.session)
+    assert 29_000 < await pttl(redis_backend, "line:U1") <= 30_000
+
+
+async def test_without_expires_in_sessions_never_expire(redis_backend: RedisBackend) -> None:
+    store = await redis_backend.make()
+
+    await store.write(Session("line:U1"))
+
+    assert await pttl(redis_backend, "line:U1") == -1
+
+
+async def test_open_names_an_unreachable_server_without_its_password() -> None:
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    store = RedisStore(url)
+
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        await store.open()
+
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert re.search(r"redis://:\*\*\*@127\.0\.0\.1:\d+/0", message), message
+    assert "s3cret" not in message
+
+
+async def test_host_port_settings_are_used_without_a_url(redis_process: RedisProcess) -> None:
+    store = RedisStore(host="127.0.0.1", port=redis_process.port, db=1, prefix="hp:")
+    await store.open()
+    await store.write(Session("line:U1", {"db": 1}))
+
+    assert await store.read("line:U1") == Session("line:U1", {"db": 1})
+    assert store.display_url == f"redis://127.0.0.1:{redis_process.port}/1"
+    await store.close()
+
+
+async def test_a_server_that_dies_fails_every_call_and_recovery_needs_no_reopen(
+    redis_process: RedisProcess,
+) -> None:
+    store = RedisStore(redis_process.url)
+    await store.open()
+    await store.write(Session("line:U1", {"count": 1}))
+
+    redis_process.kill()
+
+    with pytest.raises(StoreError):
+        await store.read("line:U1")  # an error, never "no session"
+    with pytest.raises(StoreError):
+        await store.write(Session("line:U1", {"count": 2}))
+    with pytest.raises(StoreError):
+        await store.claim_event("evt-1")
+    with pytest.raises(StoreError):
+        async with store.checkout("line:U1"):
+            pass
+    with pytest.raises(StoreError):
+        [session async for session in store.all()]
+
+    redis_process.start()  # empty: the test server keeps nothing on disk
+
+    assert await store.read("line:U1") is None
+    async with store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"count": 3}))
+    assert await store.read("line:U1") == Session("line:U1", {"count": 3})
+    await store.close()
+
+
+async def test_a_crashed_owners_lock_frees_itself_when_its_lease_runs_out(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make(lock_lease=0.5)
+    worker = start_worker(redis_backend, "hold", "line:U1", lock_lease=0.5)
+    try:
+        expect_line(worker, "locked")
+        with pytest.raises(TimeoutError):  # the holder renews while it lives
+            async with asyncio.timeout(0.8), store.lock("line:U1"):
+                pass
+    finally:
+        stop_worker(worker)
+
+    started = time.monotonic()
+    async with asyncio.timeout(3), store.lock("line:U1"):
+        pass
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_slow_holder_keeps_its_lock_past_the_lease(redis_backend: RedisBackend) -> None:
+    slow, other = await redis_backend.make(lock_lease=0.15), await redis_backend.make()
+    order: list[str] = []
+
+    async def slow_bot() -> None:
+        async with slow.checkout("line:U1") as checkout:
+            order.append("slow in")
+            await asyncio.sleep(0.5)  # more than three leases
+            checkout.save(Session("line:U1", {"by": "slow"}))
+            order.append("slow out")
+
+    async def next_event() -> None:
+        await asyncio.sleep(0.05)
+        async with other.checkout("line:U1") as checkout:
+            order.append("next in")
+            assert checkout.session == Session("line:U1", {"by": "slow"})
+
+    await asyncio.gather(slow_bot(), next_event())
+
+    assert order == ["slow in", "slow out", "next in"]
+
+
+async def test_a_lock_lost_before_the_write_refuses_to_write(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make()
+    await store.write(Session("line:U1", {"count": 1}))
+    redis = Redis.from_url(redis_backend.url)
+
+    with pytest.raises(StoreError, match="expired"):
+        async with store.checkout("line:U1") as checkout:
+            # The lease ran out and another process took the lock meanwhile.
+            await redis.set(f"{redis_backend.prefix}lock:line:U1", "someone-else")
+            checkout.save(Session("line:U1", {"count": 2}))
+
+    await redis.aclose()
+    assert await store.read("line:U1") == Session("line:U1", {"count": 1})
+
+
+async def test_processes_sharing_the_server_lose_no_update(redis_backend: RedisBackend) -> None:
+    store = await redis_backend.make()
+
+    await asyncio.to_thread(run_counters, redis_backend, "line:U1", workers=4, times=25)
+
+    stored = await store.read("line:U1")
+    assert stored is not None and stored.state == {"n": 100}
+
+
+async def test_an_event_costs_two_round_trips(redis_backend: RedisBackend) -> None:
+    store = await redis_backend.make()
+    async with store.checkout("line:U1") as checkout:  # loads the scripts
+        checkout.save(Session("line:U1", {"count": 0}))
+    watcher = Redis.from_url(redis_backend.url)
+    sent: list[str] = []
+
+    async with watcher.monitor() as monitor:
+
+        async def watch() -> None:
+            async for command in monitor.listen():
+                if command["client_type"] != "lua" and redis_backend.prefix in command["command"]:
+                    sent.append(command["command"].split()[0])
+
+        watching = asyncio.create_task(watch())
+        await asyncio.sleep(0.05)
+        async with store.checkout("line:U1") as checkout:
+            checkout.save(Session("line:U1", {"count": 1}))
+        await asyncio.sleep(0.05)
+        watching.cancel()
+        with suppress(asyncio.CancelledError):
+            await watching
+    await watcher.aclose()
+
+    assert [command.upper() for command in sent] == ["EVALSHA", "EVALSHA"]
+
+
+async def test_keys_of_sessions_locks_and_claims_never_collide(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make()
+    await store.write(Session("lock:line:U1", {"looks": "like a lock"}))
+    await store.write(Session("event:1", {"looks": "like a claim"}))
+
+    async with store.lock("line:U1"):
+        assert await store.claim_event("1") is True
+        assert await store.read("lock:line:U1") == Session("lock:line:U1", {"looks": "like a lock"})
+    assert {session.id async for session in store.all()} == {"lock:line:U1", "event:1"}
+
+
+async def test_a_prefix_with_glob_characters_lists_only_its_own_sessions(
+    redis_backend: RedisBackend,
+) -> None:
+    starred = await redis_backend.make(prefix=redis_backend.prefix + "*:")
+    plain = await redis_backend.make(prefix=redis_backend.prefix + "x:")
+    await starred.write(Session("line:U1"))
+    await plain.write(Session("line:U2"))
+
+    assert [session.id async for session in starred.all()] == ["line:U1"]
+
+
+async def test_a_store_used_before_open_says_so() -> None:
+    with pytest.raises(StoreError, match="not open"):
+        await RedisStore().read("line:U1")
