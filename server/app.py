@@ -25,6 +25,7 @@ from starlette.routing import Route
 from connectors.base import BadRequest, Connector
 from server.channels import build_connectors
 from server.config import Config
+from server.logs import access_logger, log_fields, session_ids, since_ms
 from server.runtime import Runtime
 from server.stores import build_store
 from sessions.base import SessionStore, StoreError
@@ -106,59 +107,123 @@ class Gateway:
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
         deadline = self.config.channels.get(connector.platform, {}).get("deadline", 20.0)
-        limit = self.config.max_body_size
         platform = connector.platform
 
         async def webhook(request: Request) -> Response:
+            # One access line per webhook (server/logs.py), whatever the outcome.
+            started = time.perf_counter()
+            fields: dict[str, Any] = {"platform": platform}
+            status: int | str = "cancelled"
             try:
-                body = await read_body(request, limit)
-            except BodyTooLarge:
-                logger.warning("%s webhook refused: body over %d bytes", platform, limit)
-                return _error(413, f"body larger than {limit} bytes")
-            except ClientDisconnect:
-                return _error(400, "client disconnected")
-            reason = connector.verify(request.headers, body)
-            if reason is not None:
-                logger.warning("%s webhook refused: %s", platform, reason)
-                return _error(401, reason)
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                logger.warning("%s webhook refused: malformed JSON", platform)
-                return _error(400, "body is not valid JSON")
-            if not isinstance(payload, dict):
-                return _error(400, "body must be a JSON object")
-            try:
-                events = connector.parse(payload)
-            except BadRequest as exc:
-                logger.warning("%s webhook refused: %s", platform, exc)
-                return _error(400, str(exc))
-            if not events:
-                return Response(OK_BODY, media_type="application/json")
-            task = asyncio.create_task(self.runtime.handle_events(connector, events))
-            try:
-                await asyncio.wait_for(asyncio.shield(task), deadline)
-            except TimeoutError:
-                logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
-                self._keep_in_background(task)
-            except asyncio.CancelledError:
-                # The platform hung up; the events still finish and are waited for at shutdown.
-                self._keep_in_background(task)
-                raise
-            except StoreError as exc:
-                logger.error("%s webhook: session store failed: %s", platform, exc)
-                return _error(503, "session store unavailable")
-            return Response(OK_BODY, media_type="application/json")
+                response = await self._answer(request, connector, deadline, fields, started)
+                status = response.status_code
+                return response
+            finally:
+                client = request.client.host if request.client else None
+                log_fields(
+                    access_logger,
+                    logging.INFO,
+                    "webhook",
+                    {
+                        "platform": platform,
+                        "status": status,
+                        "events": fields.get("events", 0),
+                        "sessions": fields.get("sessions"),
+                        "answered": fields.get("answered"),
+                        "latency_ms": since_ms(started),
+                        "client": client,
+                        **({"error": fields["error"]} if "error" in fields else {}),
+                    },
+                )
 
         return webhook
 
-    def _keep_in_background(self, task: asyncio.Task[None]) -> None:
+    async def _answer(
+        self,
+        request: Request,
+        connector: Connector,
+        deadline: float,
+        fields: dict[str, Any],
+        started: float,
+    ) -> Response:
+        platform = connector.platform
+        limit = self.config.max_body_size
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            logger.warning("%s webhook refused: body over %d bytes", platform, limit)
+            fields["error"] = "body too large"
+            return _error(413, f"body larger than {limit} bytes")
+        except ClientDisconnect:
+            fields["error"] = "client disconnected"
+            return _error(400, "client disconnected")
+        reason = connector.verify(request.headers, body)
+        if reason is not None:
+            logger.warning("%s webhook refused: %s", platform, reason)
+            fields["error"] = reason
+            return _error(401, reason)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            logger.warning("%s webhook refused: malformed JSON", platform)
+            fields["error"] = "malformed JSON"
+            return _error(400, "body is not valid JSON")
+        if not isinstance(payload, dict):
+            fields["error"] = "not a JSON object"
+            return _error(400, "body must be a JSON object")
+        try:
+            events = connector.parse(payload)
+        except BadRequest as exc:
+            logger.warning("%s webhook refused: %s", platform, exc)
+            fields["error"] = str(exc)
+            return _error(400, str(exc))
+        if not events:
+            return Response(OK_BODY, media_type="application/json")
+        fields["events"] = len(events)
+        fields["sessions"] = session_ids(connector.session_key(event) for event in events)
+        task = asyncio.create_task(self.runtime.handle_events(connector, events))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline)
+        except TimeoutError:
+            logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
+            fields["answered"] = "deadline"
+            self._keep_in_background(task, {**fields, "platform": platform}, started)
+        except asyncio.CancelledError:
+            # The platform hung up; the events still finish and are waited for at shutdown.
+            self._keep_in_background(task, {**fields, "platform": platform}, started)
+            raise
+        except StoreError as exc:
+            logger.error("%s webhook: session store failed: %s", platform, exc)
+            fields["error"] = "session store unavailable"
+            return _error(503, "session store unavailable")
+        else:
+            fields["answered"] = "done"
+        return Response(OK_BODY, media_type="application/json")
+
+    def _keep_in_background(
+        self, task: asyncio.Task[None], fields: dict[str, Any], started: float
+    ) -> None:
+        """Keep a past-deadline task for shutdown to wait on; log a line when it ends."""
         self.background.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
             self.background.discard(finished)
-            if not finished.cancelled() and finished.exception() is not None:
-                logger.error("event finished after its answer failed: %s", finished.exception())
+            error = None if finished.cancelled() else finished.exception()
+            if error is not None:
+                logger.error("event finished after its answer failed: %s", error)
+            outcome = "cancelled" if finished.cancelled() else "failed" if error else "ok"
+            log_fields(
+                access_logger,
+                logging.INFO,
+                "background_done",
+                {
+                    "platform": fields.get("platform"),
+                    "events": fields.get("events", 0),
+                    "sessions": fields.get("sessions"),
+                    "outcome": outcome,
+                    "latency_ms": since_ms(started),
+                },
+            )
 
         task.add_done_callback(done)
 
