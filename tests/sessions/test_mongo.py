@@ -1,0 +1,234 @@
+"""The MongoDB driver: TTL index, expiry at read, outages, leases, two round trips per event."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from sessions.base import StoreError, StoreUnavailable
+from sessions.mongo import MongoStore
+from sessions.session import Session
+from tests.fixtures.servers import free_port
+from tests.sessions.drivers import (
+    FakeClock,
+    MongoBackend,
+    expect_line,
+    run_counters,
+    start_worker,
+    stop_worker,
+)
+
+
+@pytest.fixture
+async def client(mongo_backend: MongoBackend) -> AsyncIterator[AsyncMongoClient]:
+    client = mongo_backend.client()
+    yield client
+    await client.close()
+
+
+def documents(client: AsyncMongoClient, backend: MongoBackend) -> Any:
+    return client["bottender"][backend.collection]
+
+
+async def test_expires_in_is_a_ttl_index_kept_in_step_with_the_setting(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    collection = documents(client, mongo_backend)
+
+    await mongo_backend.make(expires_in=15)
+    indexes = await collection.index_information()
+    assert indexes["touched_at_ttl"]["key"] == [("touched_at", 1)]
+    assert indexes["touched_at_ttl"]["expireAfterSeconds"] == 900
+
+    await mongo_backend.make(expires_in=0.5)
+    assert (await collection.index_information())["touched_at_ttl"]["expireAfterSeconds"] == 30
+
+    await mongo_backend.make(expires_in=None)
+    assert "touched_at_ttl" not in await collection.index_information()
+
+
+async def test_event_claims_carry_a_ttl_index(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    await mongo_backend.make()
+
+    events = client["bottender"][f"{mongo_backend.collection}_events"]
+    assert (await events.index_information())["expires_at_ttl"]["expireAfterSeconds"] == 0
+
+
+async def test_an_expired_session_reads_as_none_before_any_ttl_sweep(
+    mongo_backend: MongoBackend, clock: FakeClock
+) -> None:
+    store = await mongo_backend.make(expires_in=15, clock=clock)
+    await store.write(Session("line:U1", {"count": 1}, last_activity=clock()))
+
+    clock.advance(15 * 60 - 1)
+    assert await store.read("line:U1") is not None
+
+    clock.advance(2)
+    assert await store.read("line:U1") is None
+    assert [session async for session in store.all()] == []
+    async with store.checkout("line:U1") as checkout:
+        assert checkout.session is None
+        checkout.save(Session("line:U1", {"count": 0}, last_activity=clock()))
+    assert await store.read("line:U1") == Session("line:U1", {"count": 0}, last_activity=clock())
+
+
+async def test_open_names_an_unreachable_server_without_its_password() -> None:
+    url = f"mongodb://bot:s3cret@127.0.0.1:{free_port()}/bottender?serverSelectionTimeoutMS=300"
+    store = MongoStore(url)
+
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        await store.open()
+
+    assert time.monotonic() - started < 3
+    message = str(raised.value)
+    assert re.search(r"mongodb://bot:\*\*\*@127\.0\.0\.1:\d+/bottender", message), message
+    assert "s3cret" not in message
+
+
+async def test_the_database_comes_from_the_url_path(
+    mongo_server: str, client: AsyncMongoClient
+) -> None:
+    store = MongoStore(f"{mongo_server}/bot_db_test", collection_name="named")
+    await store.open()
+    await store.write(Session("line:U1"))
+    await store.close()
+
+    assert await client["bot_db_test"]["named"].find_one({"_id": "line:U1"}) is not None
+    await client.drop_database("bot_db_test")
+
+
+async def test_a_session_is_stored_as_a_queryable_document(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    store = await mongo_backend.make()
+
+    await store.write(Session("line:U1", {"profile": {"city": "Taipei"}}))
+
+    found = await documents(client, mongo_backend).find_one(
+        {"session.state.profile.city": "Taipei"}
+    )
+    assert found is not None and found["_id"] == "line:U1"
+
+
+async def test_a_lock_on_a_new_session_leaves_no_document(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    store = await mongo_backend.make()
+
+    async with store.lock("line:Unew"):
+        pass
+    async with store.checkout("line:Unew2"):
+        pass
+
+    assert await documents(client, mongo_backend).count_documents({}) == 0
+
+
+async def test_destroying_a_locked_session_keeps_the_lock(mongo_backend: MongoBackend) -> None:
+    holder, other = await mongo_backend.make(), await mongo_backend.make()
+    await holder.write(Session("line:U1", {"count": 1}))
+
+    async with holder.lock("line:U1"):
+        await other.destroy("line:U1")
+        assert await other.read("line:U1") is None
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2), other.lock("line:U1"):
+                pass
+
+    async with asyncio.timeout(2), other.lock("line:U1"):
+        pass
+
+
+async def test_a_crashed_owners_lock_frees_itself_when_its_lease_runs_out(
+    mongo_backend: MongoBackend, clock: FakeClock
+) -> None:
+    store = await mongo_backend.make(clock=clock, lock_lease=30)
+    worker = start_worker(mongo_backend, "hold", "line:U1", lock_lease=30)
+    try:
+        expect_line(worker, "locked")
+    finally:
+        stop_worker(worker)
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2), store.lock("line:U1"):
+            pass
+    clock.advance(31)
+    async with asyncio.timeout(2), store.lock("line:U1"):
+        pass
+
+
+async def test_a_lock_lost_before_the_write_refuses_to_write(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    store = await mongo_backend.make()
+    await store.write(Session("line:U1", {"count": 1}))
+
+    with pytest.raises(StoreError, match="expired"):
+        async with store.checkout("line:U1") as checkout:
+            await documents(client, mongo_backend).update_one(
+                {"_id": "line:U1"}, {"$set": {"lock_owner": "someone-else"}}
+            )
+            checkout.save(Session("line:U1", {"count": 2}))
+
+    stored = await documents(client, mongo_backend).find_one({"_id": "line:U1"})
+    assert stored is not None and stored["session"]["state"] == {"count": 1}
+
+
+async def test_processes_sharing_the_server_lose_no_update(mongo_backend: MongoBackend) -> None:
+    store = await mongo_backend.make()
+
+    await asyncio.to_thread(run_counters, mongo_backend, "line:U1", workers=4, times=25)
+
+    stored = await store.read("line:U1")
+    assert stored is not None and stored.state == {"n": 100}
+
+
+class CommandLog(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_an_event_costs_two_round_trips_and_a_given_client_stays_open(
+    mongo_backend: MongoBackend,
+) -> None:
+    log = CommandLog()
+    client = AsyncMongoClient(mongo_backend.url, event_listeners=[log])
+    store = await mongo_backend.make(client=client)
+    await store.write(Session("line:U1", {"count": 0}))
+
+    log.names.clear()
+    async with store.checkout("line:U1") as checkout:
+        assert checkout.session is not None
+        checkout.save(Session("line:U1", {"count": 1}))
+    assert log.names == ["findAndModify", "update"]
+
+    await store.close()
+    assert await client["bottender"][mongo_backend.collection].count_documents({}) == 1
+    await client.close()
+
+
+async def test_a_store_used_before_open_says_so() -> None:
+    with pytest.raises(StoreError, match="not open"):
+        await MongoStore().read("line:U1")
+
+
+def test_a_url_that_is_not_mongodb_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a MongoDB URL"):
+        MongoStore("redis://localhost:6379/0")
