@@ -425,6 +425,11 @@ def all_update_payloads() -> dict[str, dict[str, Any]]:
         "poll": poll,
         "poll_answer:user": {"poll_id": poll["id"], "user": ALICE, "option_ids": [0]},
         "poll_answer:voter_chat": {"poll_id": poll["id"], "voter_chat": CHANNEL, "option_ids": [1]},
+        "poll_answer:voter_group": {
+            "poll_id": poll["id"],
+            "voter_chat": SUPERGROUP,
+            "option_ids": [0],
+        },
         "business_connection": {
             "id": "bc-4242",
             "user": BOB,
