@@ -218,6 +218,9 @@ class TelegramConnector(Connector):
         if sender is not None:
             session.user = sender
         chat = event.chat
+        if chat is None and event.kind == "poll_answer":
+            # An anonymous vote: the session is the voting chat's (see _chat_id).
+            chat = _dict(event.payload.get("voter_chat"))
         if chat is None:
             return
         if chat.get("type") in ("group", "supergroup"):
