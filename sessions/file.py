@@ -157,6 +157,9 @@ class FileStore(SessionStore):
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            if not self.dirname.is_dir():
+                # A vanished directory is a broken store, not a new conversation.
+                raise StoreError(f"session directory {self.dirname} is missing") from None
             return None
         except OSError as error:
             raise StoreError(f"cannot read session file {path}: {error}") from error

@@ -204,6 +204,29 @@ async def test_a_lock_is_released_when_its_holder_is_cancelled(backend: Backend)
         pass
 
 
+async def test_a_holder_slower_than_the_lock_lease_keeps_its_lock(backend: Backend) -> None:
+    slow = await backend.make(lock_lease=0.15)
+    other = await backend.make(lock_lease=0.15) if backend.shared else slow
+    order: list[str] = []
+
+    async def slow_bot() -> None:
+        async with slow.checkout("line:U1") as checkout:
+            order.append("slow in")
+            await asyncio.sleep(0.5)  # more than three leases
+            checkout.save(Session("line:U1", {"by": "slow"}))
+            order.append("slow out")
+
+    async def next_event() -> None:
+        await asyncio.sleep(0.05)
+        async with other.checkout("line:U1") as checkout:
+            order.append("next in")
+            assert checkout.session == Session("line:U1", {"by": "slow"})
+
+    await asyncio.gather(slow_bot(), next_event())
+
+    assert order == ["slow in", "slow out", "next in"]
+
+
 async def test_checkout_reads_under_the_lock_and_saves_only_when_asked(backend: Backend) -> None:
     store = await backend.make()
     await store.write(Session("line:U1", {"count": 1}))

@@ -161,12 +161,14 @@ async def test_an_unreadable_session_file_is_an_error(file_backend: FileBackend)
         await store.write(Session("line:U1"))
 
 
-async def test_a_write_into_a_vanished_directory_is_an_error(tmp_path: Path) -> None:
+async def test_a_vanished_directory_is_an_error_not_an_empty_store(tmp_path: Path) -> None:
     store = FileStore(str(tmp_path / "sessions"))
     await store.open()
     for folder in ("locks", "events", ""):
         (tmp_path / "sessions" / folder).rmdir()
 
+    with pytest.raises(StoreError, match="missing"):
+        await store.read("line:U1")
     with pytest.raises(StoreError):
         await store.write(Session("line:U1"))
     with pytest.raises(StoreError):

@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient, monitoring
 from sessions.base import StoreError, StoreUnavailable
 from sessions.mongo import MongoStore
 from sessions.session import Session
-from tests.fixtures.servers import free_port
+from tests.fixtures.servers import MongoProcess, free_port
 from tests.sessions.drivers import (
     FakeClock,
     MongoBackend,
@@ -92,6 +92,32 @@ async def test_open_names_an_unreachable_server_without_its_password() -> None:
     message = str(raised.value)
     assert re.search(r"mongodb://bot:\*\*\*@127\.0\.0\.1:\d+/bottender", message), message
     assert "s3cret" not in message
+
+
+async def test_a_server_that_dies_fails_every_call_and_recovery_needs_no_reopen(
+    mongo_process: MongoProcess,
+) -> None:
+    store = MongoStore(f"{mongo_process.url}/bottender?serverSelectionTimeoutMS=300")
+    await store.open()
+    await store.write(Session("line:U1", {"count": 1}))
+
+    mongo_process.kill()
+
+    with pytest.raises(StoreError):
+        await store.read("line:U1")  # an error, never "no session"
+    with pytest.raises(StoreError):
+        async with store.checkout("line:U1"):
+            pass
+    with pytest.raises(StoreError):
+        await store.claim_event("evt-1")
+
+    mongo_process.start()  # empty: the test server keeps nothing
+
+    assert await store.read("line:U1") is None
+    async with store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"count": 3}))
+    assert await store.read("line:U1") == Session("line:U1", {"count": 3})
+    await store.close()
 
 
 async def test_the_database_comes_from_the_url_path(

@@ -133,28 +133,6 @@ async def test_a_crashed_owners_lock_frees_itself_when_its_lease_runs_out(
     assert time.monotonic() - started < 1.0
 
 
-async def test_a_slow_holder_keeps_its_lock_past_the_lease(redis_backend: RedisBackend) -> None:
-    slow, other = await redis_backend.make(lock_lease=0.15), await redis_backend.make()
-    order: list[str] = []
-
-    async def slow_bot() -> None:
-        async with slow.checkout("line:U1") as checkout:
-            order.append("slow in")
-            await asyncio.sleep(0.5)  # more than three leases
-            checkout.save(Session("line:U1", {"by": "slow"}))
-            order.append("slow out")
-
-    async def next_event() -> None:
-        await asyncio.sleep(0.05)
-        async with other.checkout("line:U1") as checkout:
-            order.append("next in")
-            assert checkout.session == Session("line:U1", {"by": "slow"})
-
-    await asyncio.gather(slow_bot(), next_event())
-
-    assert order == ["slow in", "slow out", "next in"]
-
-
 async def test_a_lock_lost_before_the_write_refuses_to_write(
     redis_backend: RedisBackend,
 ) -> None:
