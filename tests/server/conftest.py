@@ -22,6 +22,19 @@ from tests.server.updates import text_update
 #: The project's root, for subprocesses that must import examples/ and tests/.
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK = "/webhooks/telegram"
+#: Variables the project's bottender_config.py reads; kept out of subprocesses and tests.
+PROJECT_ENV = (
+    "BOTTENDER_APP",
+    "BOTTENDER_ENV",
+    "SESSION_DRIVER",
+    "SESSION_EXPIRES_IN",
+    "REDIS_URL",
+    "MONGO_URL",
+    "LINE_ACCESS_TOKEN",
+    "LINE_CHANNEL_SECRET",
+    "TELEGRAM_ACCESS_TOKEN",
+    "TELEGRAM_SECRET_TOKEN",
+)
 
 
 @dataclass

@@ -12,21 +12,8 @@ import pytest
 from server.config import ConfigError, load_config
 from server.stores import build_store
 from tests.fixtures.gateway import write_config
-from tests.server.conftest import ROOT
+from tests.server.conftest import PROJECT_ENV, ROOT
 
-#: Variables the project's bottender_config.py reads.
-PROJECT_ENV = (
-    "BOTTENDER_APP",
-    "BOTTENDER_ENV",
-    "SESSION_DRIVER",
-    "SESSION_EXPIRES_IN",
-    "REDIS_URL",
-    "MONGO_URL",
-    "LINE_ACCESS_TOKEN",
-    "LINE_CHANNEL_SECRET",
-    "TELEGRAM_ACCESS_TOKEN",
-    "TELEGRAM_SECRET_TOKEN",
-)
 TELEGRAM = {"enabled": True, "access_token": "123:TEST"}
 
 
