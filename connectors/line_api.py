@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import aiohttp
 
-from connectors.api import ApiResponse, PlatformApiError, backoff, request_json
+from connectors.api import ApiResponse, PlatformApiError, Sleep, backoff, request_json
 
 DEFAULT_ORIGIN = "https://api.line.me"
 #: LINE accepts at most this many messages in one reply or push call.
@@ -26,12 +27,25 @@ def _retry_after(response: ApiResponse, attempt: int) -> float | None:
 
 
 class LineClient:
+    """LINE calls, retried on 429 and 5xx with jittered exponential backoff.
+
+    ``sleep`` is how the client waits between retries; tests pass one that
+    records the waits instead of spending them.
+    """
+
     def __init__(
-        self, http: aiohttp.ClientSession, access_token: str, origin: str = DEFAULT_ORIGIN
+        self,
+        http: aiohttp.ClientSession,
+        access_token: str,
+        origin: str = DEFAULT_ORIGIN,
+        *,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._http = http
         self._origin = origin.rstrip("/")
+        self._token = access_token
         self._headers = {"Authorization": f"Bearer {access_token}"}
+        self._sleep = sleep
 
     async def call(
         self,
@@ -49,6 +63,9 @@ class LineClient:
             json=body,
             headers={**self._headers, **(headers or {})},
             retry_after=_retry_after,
+            sleep=self._sleep,
+            platform="LINE",
+            secrets=(self._token,),
         )
         if response.status >= 400:
             raise LineApiError(response.status, _reason(response.body), response.body)
@@ -69,12 +86,14 @@ class LineClient:
         )
 
     async def get_webhook_endpoint(self) -> dict[str, Any]:
+        """``{"endpoint": ..., "active": bool}``: where LINE sends events, and whether it does."""
         return await self.call("GET", "/v2/bot/channel/webhook/endpoint")
 
     async def set_webhook_endpoint(self, endpoint: str) -> Any:
         return await self.call("PUT", "/v2/bot/channel/webhook/endpoint", {"endpoint": endpoint})
 
     async def test_webhook(self, endpoint: str | None = None) -> dict[str, Any]:
+        """Ask LINE to send a test event; ``success``, ``statusCode``, ``reason``, ``detail``."""
         body = {"endpoint": endpoint} if endpoint else {}
         return await self.call("POST", "/v2/bot/channel/webhook/test", body)
 

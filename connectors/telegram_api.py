@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
 
-from connectors.api import ApiResponse, PlatformApiError, request_json
+from connectors.api import ApiResponse, PlatformApiError, Sleep, request_json
 
 DEFAULT_ORIGIN = "https://api.telegram.org"
 
@@ -26,16 +27,36 @@ def _retry_after(response: ApiResponse, attempt: int) -> float | None:
 
 
 class TelegramClient:
+    """Bot API calls, retried after a 429 for as long as Telegram's ``retry_after`` says.
+
+    The token is part of every URL, so it is handed to :func:`request_json` as
+    a secret to scrub from transport errors. ``sleep`` is injectable for tests.
+    """
+
     def __init__(
-        self, http: aiohttp.ClientSession, access_token: str, origin: str = DEFAULT_ORIGIN
+        self,
+        http: aiohttp.ClientSession,
+        access_token: str,
+        origin: str = DEFAULT_ORIGIN,
+        *,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._http = http
+        self._token = access_token
         self._base = f"{origin.rstrip('/')}/bot{access_token}/"
+        self._sleep = sleep
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call a Bot API method; return its ``result`` or raise with Telegram's description."""
         response = await request_json(
-            self._http, "POST", self._base + method, json=params, retry_after=_retry_after
+            self._http,
+            "POST",
+            self._base + method,
+            json=params,
+            retry_after=_retry_after,
+            sleep=self._sleep,
+            platform="Telegram",
+            secrets=(self._token,),
         )
         body = response.body
         if isinstance(body, dict) and body.get("ok") is True:
@@ -48,3 +69,27 @@ class TelegramClient:
 
     async def send_message(self, chat_id: int | str, text: str, **options: Any) -> Any:
         return await self.call("sendMessage", chat_id=chat_id, text=text, **options)
+
+    async def set_webhook(
+        self,
+        url: str,
+        *,
+        secret_token: str | None = None,
+        allowed_updates: list[str] | None = None,
+        drop_pending_updates: bool = False,
+    ) -> Any:
+        params: dict[str, Any] = {"url": url}
+        if secret_token:
+            params["secret_token"] = secret_token
+        if allowed_updates is not None:
+            params["allowed_updates"] = allowed_updates
+        if drop_pending_updates:
+            params["drop_pending_updates"] = True
+        return await self.call("setWebhook", **params)
+
+    async def get_webhook_info(self) -> dict[str, Any]:
+        return await self.call("getWebhookInfo")
+
+    async def delete_webhook(self, *, drop_pending_updates: bool = False) -> Any:
+        params = {"drop_pending_updates": True} if drop_pending_updates else {}
+        return await self.call("deleteWebhook", **params)

@@ -1,7 +1,9 @@
 """The ``bottender`` command.
 
 Config mistakes end the command with one line naming the key and exit status
-2, never a traceback: the person reading it is a bot developer, not us.
+2, never a traceback: the person reading it is a bot developer, not us. A
+platform refusing a call, a missing tunnel program or a missing webhook URL
+end it the same way with status 1.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from connectors.api import PlatformApiError
 from server.config import Config, ConfigError, load_config
+from server.dev import DevError
+from server.logs import LOG_FORMATS
+from server.tunnels import TUNNELS, TunnelError
+from server.webhooks import WebhookError
 from sessions.base import StoreUnavailable
 
 DEFAULT_HOST = "0.0.0.0"
@@ -48,9 +55,83 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     start.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
     start.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    start.add_argument(
+        "--log-format", default="text", choices=LOG_FORMATS, help="key=value text or JSON lines"
+    )
+    start.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated proxy addresses whose X-Forwarded-* headers are trusted"
+        " (default $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts every client)",
+    )
     _add_config_options(start)
     start.set_defaults(handler=cmd_start)
+
+    dev = commands.add_parser(
+        "dev", help="serve with reload behind a tunnel, with the webhooks pointed at it"
+    )
+    dev.add_argument("--port", type=_port, help=f"port (default $PORT, else {DEFAULT_PORT})")
+    dev.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    dev.add_argument(
+        "--tunnel", choices=sorted(TUNNELS), default="ngrok", help="tunnel program (default ngrok)"
+    )
+    dev.add_argument(
+        "--public-url", metavar="URL", help="use this public URL instead of opening a tunnel"
+    )
+    dev.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
+    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    _add_config_options(dev)
+    dev.set_defaults(handler=cmd_dev)
+
+    telegram = commands.add_parser("telegram", help="Telegram commands").add_subparsers(
+        dest="telegram_command", required=True, metavar="COMMAND"
+    )
+    telegram_webhook = telegram.add_parser("webhook", help="the bot's Telegram webhook")
+    telegram_actions = telegram_webhook.add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    telegram_set = telegram_actions.add_parser("set", help="point Telegram at the webhook")
+    _add_webhook_option(telegram_set)
+    telegram_set.add_argument(
+        "--secret-token",
+        metavar="T",
+        help="secret Telegram sends with each update (default channels.telegram.secret_token)",
+    )
+    telegram_set.add_argument(
+        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
+    )
+    telegram_actions.add_parser("get", help="show the webhook and its last error")
+    telegram_delete = telegram_actions.add_parser("delete", help="remove the webhook")
+    telegram_delete.add_argument(
+        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
+    )
+    for sub in telegram_actions.choices.values():
+        _add_config_options(sub)
+        sub.set_defaults(handler=cmd_telegram_webhook)
+
+    line = commands.add_parser("line", help="LINE commands").add_subparsers(
+        dest="line_command", required=True, metavar="COMMAND"
+    )
+    line_webhook = line.add_parser("webhook", help="the bot's LINE webhook")
+    line_actions = line_webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_webhook_option(line_actions.add_parser("set", help="set the webhook endpoint"))
+    line_actions.add_parser("get", help="show the endpoint and whether it is active")
+    line_test = line_actions.add_parser("test", help="have LINE send a test event")
+    line_test.add_argument(
+        "--webhook", metavar="URL", help="endpoint to test (default: the one set)"
+    )
+    for sub in line_actions.choices.values():
+        _add_config_options(sub)
+        sub.set_defaults(handler=cmd_line_webhook)
     return parser
+
+
+def _add_webhook_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="the webhook URL (default: the running ngrok tunnel's URL + the channel's path)",
+    )
 
 
 def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
@@ -67,7 +148,86 @@ def cmd_start(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else int(os.getenv("PORT", DEFAULT_PORT))
     from server.serve import serve
 
-    return serve(config, host=args.host, port=port, workers=args.workers, log_level=args.log_level)
+    return serve(
+        config,
+        host=args.host,
+        port=port,
+        workers=args.workers,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        forwarded_allow=args.forwarded_allow_ips,
+    )
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    # The reloader's server processes read .env themselves, so that an edited .env
+    # counts on reload; keep .env's values out of the environment they inherit.
+    pristine = dict(os.environ)
+    try:
+        config = _load(args)
+    finally:
+        with_dotenv = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(pristine)
+    port = args.port if args.port is not None else int(with_dotenv.get("PORT", DEFAULT_PORT))
+    from server.dev import run_dev
+
+    return run_dev(
+        config,
+        port=port,
+        host=args.host,
+        tunnel=args.tunnel,
+        public_url=args.public_url,
+        log_level=args.log_level,
+        dotenv_environ=with_dotenv,
+    )
+
+
+def _print(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def cmd_telegram_webhook(args: argparse.Namespace) -> int:
+    from server import webhooks
+
+    config = _load(args, need_app=False)
+    webhooks.channel(config, "telegram")
+    if args.action == "set":
+        url = webhooks.webhook_url(config, "telegram", args.webhook)
+        lines = asyncio.run(
+            webhooks.telegram_set(
+                config,
+                url,
+                secret_token=args.secret_token,
+                drop_pending_updates=args.drop_pending_updates,
+            )
+        )
+    elif args.action == "get":
+        lines = asyncio.run(webhooks.telegram_get(config))
+    else:
+        lines = asyncio.run(
+            webhooks.telegram_delete(config, drop_pending_updates=args.drop_pending_updates)
+        )
+    _print(lines)
+    return 0
+
+
+def cmd_line_webhook(args: argparse.Namespace) -> int:
+    from server import webhooks
+
+    config = _load(args, need_app=False)
+    webhooks.channel(config, "line")
+    if args.action == "set":
+        url = webhooks.webhook_url(config, "line", args.webhook)
+        _print(asyncio.run(webhooks.line_set(config, url)))
+        return 0
+    if args.action == "get":
+        _print(asyncio.run(webhooks.line_get(config)))
+        return 0
+    success, lines = asyncio.run(webhooks.line_test(config, args.webhook))
+    _print(lines)
+    return 0 if success else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"bottender: session store unavailable: {exc}", file=sys.stderr)
         return 2
+    except (WebhookError, TunnelError, DevError, PlatformApiError) as exc:
+        print(f"bottender: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,4 +1,12 @@
-"""Serving the gateway with uvicorn."""
+"""Serving the gateway in production with uvicorn.
+
+SIGTERM (what a container runtime or systemd sends) shuts down gracefully:
+uvicorn stops accepting connections and lets requests in flight finish (up to
+``GRACEFUL_SHUTDOWN_SECONDS``), then the app's lifespan ends, where
+``Gateway.stop`` waits for events still running past their deadline
+(``server.app.SHUTDOWN_GRACE_SECONDS``), writes their sessions and closes the
+store. Both waits are bounded, so a stuck bot cannot hold the process forever.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,16 @@ import uvicorn
 
 from server.asgi import APP_ENV, CONFIG_ENV
 from server.config import Config
+from server.logs import log_config
 from server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
 
 #: Seconds uvicorn gives requests in flight on SIGTERM before closing them.
 GRACEFUL_SHUTDOWN_SECONDS = 30
+#: Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed, unless configured.
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1"
+FORWARDED_ALLOW_IPS_ENV = "FORWARDED_ALLOW_IPS"
 
 
 async def _check_store(config: Config) -> None:
@@ -25,8 +37,31 @@ async def _check_store(config: Config) -> None:
     await store.close()
 
 
+def export_config(config: Config) -> None:
+    """Tell uvicorn's worker processes (``server.asgi:create``) which config and app to load."""
+    os.environ[CONFIG_ENV] = str(config.path)
+    if config.app_ref and ":" in config.app_ref:
+        os.environ[APP_ENV] = config.app_ref
+
+
+def forwarded_allow_ips(option: str | None = None) -> str:
+    """``--forwarded-allow-ips``, else ``$FORWARDED_ALLOW_IPS``, else only 127.0.0.1.
+
+    Forwarded headers decide the client address in the logs and the scheme of
+    URLs; believing them from anyone would let any client claim any address.
+    """
+    return option or os.environ.get(FORWARDED_ALLOW_IPS_ENV) or DEFAULT_FORWARDED_ALLOW_IPS
+
+
 def serve(
-    config: Config, *, host: str, port: int, workers: int = 1, log_level: str = "info"
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    log_level: str = "info",
+    log_format: str = "text",
+    forwarded_allow: str | None = None,
 ) -> int:
     asyncio.run(_check_store(config))
     if workers > 1 and config.driver == "memory":
@@ -36,9 +71,7 @@ def serve(
             " use the redis or mongo driver to share sessions",
             workers,
         )
-    os.environ[CONFIG_ENV] = str(config.path)
-    if config.app_ref and ":" in config.app_ref:
-        os.environ[APP_ENV] = config.app_ref
+    export_config(config)
     uvicorn.run(
         "server.asgi:create",
         factory=True,
@@ -46,7 +79,12 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=log_config(log_level, log_format),
+        # Every webhook gets its own structured line (server/logs.py); uvicorn's
+        # access line would repeat it, so it is kept for debugging only.
+        access_log=log_level == "debug",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
     )
     return 0
