@@ -21,6 +21,7 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from sessions.base import Checkout, SessionStore, StoreError
 from sessions.locks import KeyedLock
@@ -38,7 +39,8 @@ MAX_RETRY_DELAY = 0.05
 class Acquired:
     """What taking a lock found, so the release can be done in one round trip."""
 
-    session: Session | None
+    #: The stored session as the backend returned it (read-only acquisitions: ``None``).
+    data: Any
     #: Whether the backend already held a session for the key when the lock was taken.
     existed: bool
 
@@ -80,8 +82,13 @@ class LeasedStore(SessionStore):
         """Take the lock unless another owner holds an unexpired lease.
 
         ``None`` means held by someone else. With ``read`` the session is read
-        in the same round trip.
+        in the same round trip and returned undecoded, so that a corrupt one is
+        reported after the lock is safely given back.
         """
+
+    @abstractmethod
+    def _load(self, key: str, data: Any) -> Session | None:
+        """Decode what :meth:`_try_acquire` read (``None``: no live session)."""
 
     @abstractmethod
     async def _renew(self, key: str, token: str) -> bool:
@@ -113,7 +120,11 @@ class LeasedStore(SessionStore):
         """Lock+read in one round trip and write+unlock in another."""
         async with self._local(key):
             token, acquired = await self._acquire(key, read=True)
-            checkout = Checkout(acquired.session)
+            try:
+                checkout = Checkout(self._load(key, acquired.data))
+            except BaseException:
+                await self._release_quietly(key, token, acquired)
+                raise
             try:
                 async with self._keep_alive(key, token):
                     yield checkout

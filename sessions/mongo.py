@@ -182,7 +182,10 @@ class MongoStore(LeasedStore):
         except _Held:
             return None
         existed = doc is not None and "session" in doc
-        return Acquired(self._live_session(doc) if read else None, existed=existed)
+        return Acquired(doc if read else None, existed=existed)
+
+    def _load(self, key: str, data: dict[str, Any] | None) -> Session | None:
+        return self._live_session(data)
 
     async def _renew(self, key: str, token: str) -> bool:
         with self._errors(f"renewing the lock on session {key!r}"):

@@ -136,7 +136,7 @@ class RedisStore(LeasedStore):
     async def read(self, key: str) -> Session | None:
         with self._errors(f"reading session {key!r}") as redis:
             data = await redis.get(self._key("session", key))
-        return None if data is None else self._decode(key, data)
+        return self._load(key, data)
 
     async def write(self, session: Session) -> None:
         with self._errors(f"writing session {session.id!r}") as redis:
@@ -184,8 +184,11 @@ class RedisStore(LeasedStore):
         if reply is None:
             return None
         if len(reply) == 2:
-            return Acquired(self._decode(key, reply[1]), existed=True)
+            return Acquired(reply[1], existed=True)
         return Acquired(None, existed=False)
+
+    def _load(self, key: str, data: bytes | None) -> Session | None:
+        return None if data is None else self._decode(key, data)
 
     async def _renew(self, key: str, token: str) -> bool:
         with self._errors(f"renewing the lock on session {key!r}"):

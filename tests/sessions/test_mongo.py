@@ -258,3 +258,19 @@ async def test_a_store_used_before_open_says_so() -> None:
 def test_a_url_that_is_not_mongodb_is_refused() -> None:
     with pytest.raises(ValueError, match="not a MongoDB URL"):
         MongoStore("redis://localhost:6379/0")
+
+
+async def test_a_corrupt_session_is_an_error_and_leaves_the_lock_free(
+    mongo_backend: MongoBackend, client: AsyncMongoClient
+) -> None:
+    store = await mongo_backend.make()
+    await documents(client, mongo_backend).insert_one({"_id": "line:U1", "session": {"state": 1}})
+
+    with pytest.raises(StoreError, match="corrupt"):
+        await store.read("line:U1")
+    with pytest.raises(StoreError, match="corrupt"):
+        async with store.checkout("line:U1"):
+            pass
+
+    async with asyncio.timeout(1), store.lock("line:U1"):
+        pass

@@ -213,3 +213,21 @@ async def test_a_prefix_with_glob_characters_lists_only_its_own_sessions(
 async def test_a_store_used_before_open_says_so() -> None:
     with pytest.raises(StoreError, match="not open"):
         await RedisStore().read("line:U1")
+
+
+async def test_a_corrupt_session_is_an_error_and_leaves_the_lock_free(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make()
+    redis = Redis.from_url(redis_backend.url)
+    await redis.set(f"{redis_backend.prefix}session:line:U1", b"{not json")
+    await redis.aclose()
+
+    with pytest.raises(StoreError, match="corrupt"):
+        await store.read("line:U1")
+    with pytest.raises(StoreError, match="corrupt"):
+        async with store.checkout("line:U1"):
+            pass
+
+    async with asyncio.timeout(1), store.lock("line:U1"):
+        pass
