@@ -119,6 +119,18 @@ async def test_a_request_without_a_valid_signature_is_refused_401_and_the_bot_ne
     await assert_still_serving(channel)
 
 
+async def test_the_signature_header_name_is_case_insensitive(line):
+    channel = line()
+    data = payloads.encode(line_body(text_event("hi", user_source("alice"))))
+
+    answer = await channel.post_bytes(
+        data, {"x-line-signature": payloads.line_signature(data, LINE_SECRET)}
+    )
+
+    assert answer.status == 200
+    assert texts_of(channel.replies()) == ["Count: 1"]
+
+
 async def test_a_body_changed_after_signing_is_refused(line):
     channel = line()
     signed = payloads.encode(line_body(text_event("pay 10", user_source("alice"))))
@@ -529,3 +541,33 @@ async def test_reply_fallback_to_push_does_not_hide_other_api_errors(line):
     assert answer.status == 200
     assert channel.pushes() == []
     assert channel.session(f"line:{ALICE}") is None
+
+
+async def test_with_reply_fallback_to_push_every_message_of_a_refused_reply_is_pushed(line):
+    channel = line(app="tests.connectors.bots:seven_texts", reply_fallback_to_push=True)
+    channel.platform.answer("/v2/bot/message/reply", (400, {"message": "Invalid reply token"}))
+
+    await channel.post(line_body(text_event("hi", group_source("family", "alice"))))
+
+    assert [push["to"] for push in channel.pushes()] == [FAMILY, FAMILY]
+    assert texts_of(channel.pushes()) == [f"message {n}" for n in range(1, 8)]
+
+
+async def test_the_logged_error_carries_the_details_line_gives(line, caplog):
+    channel = line()
+    channel.platform.answer(
+        "/v2/bot/message/reply",
+        (
+            400,
+            {
+                "message": "The request body has 1 error(s)",
+                "details": [{"message": "May not be empty", "property": "messages[0].text"}],
+            },
+        ),
+    )
+
+    with caplog.at_level(logging.ERROR):
+        await channel.post(line_body(text_event("hi", user_source("alice"))))
+
+    assert "The request body has 1 error(s)" in caplog.text
+    assert "messages[0].text: May not be empty" in caplog.text

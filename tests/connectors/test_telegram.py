@@ -329,6 +329,16 @@ async def test_a_body_that_is_not_an_update_object_is_refused_400(telegram, data
     await assert_still_serving(channel)
 
 
+async def test_a_get_on_the_webhook_is_405(telegram):
+    channel = telegram()
+
+    answer = await channel.request("GET", channel.url)
+
+    assert answer.status == 405
+    await assert_nothing_ran(channel)
+    await assert_still_serving(channel)
+
+
 # ------------------------------------------------------------- Bot API failures
 
 
