@@ -34,6 +34,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _env_port(value: str | None) -> int:
+    """``PORT`` from the environment (or .env): a bad one is a config error, not a traceback."""
+    if value is None:
+        return DEFAULT_PORT
+    try:
+        return _port(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise ConfigError(f"PORT must be a port number (1-65535), got {value!r}") from None
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="config file (default ./bottender_config.py)"
@@ -145,7 +155,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
         asyncio.run(run_console(config))
         return 0
-    port = args.port if args.port is not None else int(os.getenv("PORT", DEFAULT_PORT))
+    port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
     from server.serve import serve
 
     return serve(
@@ -169,7 +179,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         with_dotenv = dict(os.environ)
         os.environ.clear()
         os.environ.update(pristine)
-    port = args.port if args.port is not None else int(with_dotenv.get("PORT", DEFAULT_PORT))
+    port = args.port if args.port is not None else _env_port(with_dotenv.get("PORT"))
     from server.dev import run_dev
 
     return run_dev(

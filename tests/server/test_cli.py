@@ -125,3 +125,30 @@ def test_the_port_option_wins_over_the_port_env(start_server):
     assert http(server.url + "/healthz", method="GET").status == 200
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", other), timeout=2).close()
+
+
+def test_start_takes_the_port_from_dotenv(start_server, tmp_path):
+    port = free_port()
+    (tmp_path / ".env").write_text(f"PORT={port}\n")
+    server = start_server(port=port)
+    assert http(server.url + "/healthz", method="GET").status == 200
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "70000"])
+def test_a_bad_port_env_is_a_one_line_error_and_exit_2(tmp_path, value):
+    write_config(tmp_path, app="examples.counter:app")
+    environ = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
+    environ.update(PYTHONPATH=str(ROOT), PORT=value)
+    done = subprocess.run(
+        [*bottender_argv(), "start", "--host", "127.0.0.1"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"bottender: config error: PORT must be a port number (1-65535), got '{value}'" in (
+        done.stderr
+    )
