@@ -80,6 +80,8 @@ class MongoStore(LeasedStore):
         self._events: Any = None
 
     async def open(self) -> None:
+        if self._sessions is not None:
+            return
         if self._client is None:
             options = {
                 k: v for k, v in CLIENT_TIMEOUTS_MS.items() if k.lower() not in self._url_options
@@ -95,16 +97,21 @@ class MongoStore(LeasedStore):
             ) from error
         self._sessions = database[self._collection_name]
         self._events = database[f"{self._collection_name}_events"]
-        with self._errors("creating indexes"):
-            await self._events.create_index(
-                "expires_at", expireAfterSeconds=0, name=EVENT_TTL_INDEX
-            )
-            await self._ensure_session_ttl()
+        try:
+            with self._errors("creating indexes"):
+                await self._events.create_index(
+                    "expires_at", expireAfterSeconds=0, name=EVENT_TTL_INDEX
+                )
+                await self._ensure_session_ttl()
+        except StoreError as error:
+            await self.close()
+            raise StoreUnavailable(str(error)) from error
 
     async def close(self) -> None:
-        client, self._client = self._client, None
+        """Close the client this store made; one handed in belongs to the caller."""
         self._sessions = self._events = None
-        if client is not None and self._owns_client:
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
             await client.close()
 
     async def read(self, key: str) -> Session | None:

@@ -105,6 +105,8 @@ class RedisStore(LeasedStore):
         self._redis: Redis | None = None
 
     async def open(self) -> None:
+        if self._redis is not None:
+            return
         options = {
             "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT,
             "socket_timeout": SOCKET_TIMEOUT,
