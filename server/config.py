@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from dotenv import load_dotenv
 
 App = Callable[[Any], Awaitable[None]]
@@ -34,6 +35,10 @@ REQUIRED_CHANNEL_KEYS = {
     "line": {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"},
     "telegram": {"access_token": "TELEGRAM_ACCESS_TOKEN"},
 }
+
+
+#: JSON as every store saves it: orjson would otherwise turn datetimes into strings.
+_STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class ConfigError(Exception):
@@ -79,6 +84,10 @@ def load_config(
     initial_state = getattr(module, "initial_state", {})
     if not isinstance(initial_state, dict):
         raise ConfigError(f"initial_state must be a dict, got {type(initial_state).__name__}")
+    try:  # the rule Context.set_state applies: what every store can save, unconverted
+        orjson.dumps(initial_state, option=_STRICT_JSON)
+    except TypeError as exc:
+        raise ConfigError(f"initial_state must be JSON-compatible: {exc}") from None
 
     session = _mapping(getattr(module, "session", {}), "session")
     driver = session.get("driver", "memory")

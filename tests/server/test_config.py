@@ -122,6 +122,15 @@ def test_the_app_is_imported_relative_to_the_bot_project(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "value", ["{'seen': set()}", "{'since': datetime.date(2020, 1, 1)}", "{1: 'one'}"]
+)
+def test_an_initial_state_no_store_could_save_is_a_config_error(tmp_path, value):
+    path = tmp_path / "bottender_config.py"
+    path.write_text(f'import datetime\napp = "tests.bots:counter"\ninitial_state = {value}\n')
+    assert config_error(path).startswith("initial_state")
+
+
 def test_a_config_file_that_raises_or_does_not_parse_is_named(tmp_path):
     path = tmp_path / "bottender_config.py"
     path.write_text("import os\napp = os.environ['NOT_SET_ANYWHERE_AT_ALL']\n")
