@@ -216,16 +216,17 @@ def bottender(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    ("names", "key"),
+    ("mode", "names", "key"),
     [
-        ({"session": {"driver": "postgres"}}, "session.driver"),
-        ({"channels": {"line": {"enabled": True, "access_token": "L"}}}, "channels.line"),
-        ({"app": "tests.bots:not_async"}, "app"),
-        ({"session": {"stores": {"memory": {"foo": 1}}}}, "session.stores.memory.foo"),
+        ([], {"session": {"driver": "postgres"}}, "session.driver"),
+        ([], {"channels": {"line": {"enabled": True, "access_token": "L"}}}, "channels.line"),
+        ([], {"app": "tests.bots:not_async"}, "app"),
+        ([], {"session": {"stores": {"memory": {"foo": 1}}}}, "session.stores.memory.foo"),
+        (["--console"], {"session": {"driver": "postgres"}}, "session.driver"),
+        (["--console"], {"session": {"stores": {"memory": {"foo": 1}}}}, "session.stores.memory"),
     ],
 )
-@pytest.mark.parametrize("mode", [[], ["--console"]], ids=["serve", "console"])
-def test_the_command_reports_a_bad_config_in_one_line_and_exits_2(tmp_path, names, key, mode):
+def test_the_command_reports_a_bad_config_in_one_line_and_exits_2(tmp_path, mode, names, key):
     names.setdefault("app", "tests.bots:counter")
     path = write_config(tmp_path, **names)
     done = bottender("start", *mode, "--port", "1", "--config", str(path), cwd=tmp_path)
