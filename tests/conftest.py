@@ -1,5 +1,5 @@
 """Fixtures shared by every test folder: real servers and the fake platform API."""
 
 from tests.fixtures.gateway import *  # noqa: F403
-from tests.fixtures.platform import *  # noqa: F403
+from tests.fixtures.platform_api import *  # noqa: F403
 from tests.fixtures.servers import *  # noqa: F403

@@ -31,7 +31,7 @@ from sessions.session import Session
 from tests.connectors import payloads
 from tests.connectors.bots import RECORDED
 from tests.fixtures.gateway import LiveGateway, write_config
-from tests.fixtures.platform import FakePlatform
+from tests.fixtures.platform_api import FakePlatform
 
 LINE_SECRET = "5b2b0f6c7e9d4a1f8c3e2d1a0b9c8d7e"
 LINE_ACCESS_TOKEN = "line-long-lived-channel-access-token"

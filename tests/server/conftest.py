@@ -16,7 +16,7 @@ import pytest
 from sessions.session import Session
 from tests.bots import PROBE, Probe
 from tests.fixtures.gateway import LiveGateway
-from tests.fixtures.platform import FakePlatform
+from tests.fixtures.platform_api import FakePlatform
 from tests.server.updates import text_update
 
 #: The project's root, for subprocesses that must import examples/ and tests/.
