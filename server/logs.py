@@ -60,7 +60,7 @@ def session_ids(keys: Iterable[str | None]) -> list[str]:
 
 def since_ms(started: float) -> float:
     """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
-    return (time.perf_counter() - started) * 1000
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 class JsonFormatter(logging.Formatter):

@@ -166,3 +166,19 @@ async def explosive(context: Context) -> None:
 
 def not_async(context: Context) -> None:
     """A plain function where an async one is required: the config refuses it."""
+
+
+# --- Slow bot for tests/server/test_production.py (answer deadline, graceful shutdown) ---
+
+#: How long ``slow`` takes: well past LINE's 1 s answer deadline.
+SLOW_SECONDS = 5.0
+
+
+async def slow(context: Context) -> None:
+    """The counting bot, taking ``SLOW_SECONDS`` first, as a bot calling a slow service would."""
+    import asyncio
+
+    await asyncio.sleep(SLOW_SECONDS)
+    count = context.state["count"] + 1
+    context.set_state({"count": count})
+    await context.send_text(f"Count: {count}")
