@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from collections.abc import Callable
 
 from connectors.console import SESSION_KEY, ConsoleConnector
@@ -18,6 +20,35 @@ HELP = "Type a message, or /state, /session, /exit."
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+async def _read_line_in_daemon_thread(read_line: Callable[[str], str], prompt: str) -> str:
+    """``read_line(prompt)`` off the loop, in a daemon thread.
+
+    Ctrl-C cancels the loop's task; ``asyncio.to_thread``'s executor would then
+    wait at exit for its thread, blocked on the terminal forever: the console hung.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line, error = read_line(prompt), None
+        except BaseException as exc:
+            line, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, line, error)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await future
 
 
 async def run_console(
@@ -36,7 +67,7 @@ async def run_console(
     try:
         while True:
             try:
-                line = await asyncio.to_thread(read_line, PROMPT)
+                line = await _read_line_in_daemon_thread(read_line, PROMPT)
             except (EOFError, KeyboardInterrupt):
                 write("")
                 break

@@ -91,3 +91,13 @@ def test_a_blank_line_is_ignored(console):
     console.expect_exact(PROMPT)
     assert "Bot >" not in console.before
     assert say(console, "hi") == "Count: 1"
+
+
+def test_ctrl_c_at_the_prompt_ends_the_console_at_once(console):
+    assert say(console, "hi") == "Count: 1"
+    console.sendintr()
+    console.expect(pexpect.EOF, timeout=5)  # not left waiting for the terminal
+    output = console.before
+    console.close()
+    assert console.exitstatus == 130  # the shell's convention for an interrupted command
+    assert "Traceback" not in output
