@@ -16,23 +16,29 @@ PROMPT = "You > "
 TIMEOUT = 15
 
 
-@pytest.fixture
-def console(tmp_path):
-    """The counting bot's console, in a bot project directory with its own config."""
-    write_config(tmp_path, app="examples.counter:app", initial_state={"count": 0})
+def spawn_console(directory, *options: str) -> pexpect.spawn:
+    """``bottender start --console OPTIONS`` in a bot project directory, at its first prompt."""
+    write_config(directory, app="examples.counter:app", initial_state={"count": 0})
     env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
     env.update(PYTHONPATH=str(ROOT), TERM="dumb")
     command, *args = bottender_argv()
     child = pexpect.spawn(
         command,
-        [*args, "start", "--console"],
-        cwd=str(tmp_path),
+        [*args, "start", "--console", *options],
+        cwd=str(directory),
         env=env,
         encoding="utf-8",
         timeout=TIMEOUT,
         dimensions=(24, 200),
     )
     child.expect_exact(PROMPT)
+    return child
+
+
+@pytest.fixture
+def console(tmp_path):
+    """The counting bot's console, in a bot project directory with its own config."""
+    child = spawn_console(tmp_path)
     yield child
     if child.isalive():
         child.terminate(force=True)
@@ -101,3 +107,17 @@ def test_ctrl_c_at_the_prompt_ends_the_console_at_once(console):
     console.close()
     assert console.exitstatus == 130  # the shell's convention for an interrupted command
     assert "Traceback" not in output
+
+
+def test_a_bot_exception_is_shown_and_the_conversation_goes_on(tmp_path):
+    child = spawn_console(tmp_path, "--app", "tests.bots:explosive")
+    try:
+        child.sendline("boom")
+        child.expect_exact(PROMPT)
+        assert "RuntimeError: the bot blew up" in child.before
+        assert say(child, "/state") == '{"count": 0}'  # the failed event changed nothing
+        assert say(child, "hi") == "Count: 1"
+        child.sendline("/exit")
+        assert exit_status(child) == 0
+    finally:
+        child.terminate(force=True)
