@@ -17,7 +17,7 @@ from sessions.memory import MemoryStore
 from sessions.session import Session
 from tests.bots import RENDEZVOUS_TIMEOUT
 from tests.server.conftest import WEBHOOK, http
-from tests.server.updates import text_update
+from tests.server.updates import poll_update, text_update
 
 MAX_BODY = 4096
 
@@ -118,6 +118,15 @@ async def test_copies_of_an_update_delivered_at_once_run_once(telegram_bot):
     assert await post_all(bot.webhook, [update] * 5) == [200] * 5
     assert bot.replies() == ["Count: 1"]
     assert bot.state() == {"count": 1}
+
+
+def test_a_redelivered_sessionless_update_runs_once(telegram_bot, probe):
+    bot = telegram_bot("tests.bots:state_probe")
+    assert bot.post(poll_update(77)).status == 200
+    assert bot.post(poll_update(77)).status == 200
+    assert len(probe.seen) == 2  # one run: the state it read, and after set_state was refused
+    assert bot.post(poll_update(78)).status == 200
+    assert len(probe.seen) == 4
 
 
 # --- health -----------------------------------------------------------------------------
