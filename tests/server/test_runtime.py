@@ -162,13 +162,14 @@ def test_malformed_json_is_a_logged_400(guarded_bot, caplog):
     assert guarded_bot.replies() == []
 
 
-@pytest.mark.parametrize("body", [b"[]", b'[{"update_id": 1}]', b'"hi"', b"42", b"null"])
-def test_a_body_that_is_not_a_json_object_is_a_logged_400(guarded_bot, caplog, body):
-    with caplog.at_level(logging.INFO):
-        reply = guarded_bot.post(body)
-    assert reply.status == 400
-    assert reply.json()["ok"] is False
-    assert any("JSON object" in line for line in refusals(caplog)), "no log line says why"
+def test_a_body_that_is_not_a_json_object_is_a_logged_400(guarded_bot, caplog):
+    for body in [b"[]", b'[{"update_id": 1}]', b'"hi"', b"42", b"null"]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            reply = guarded_bot.post(body)
+        assert reply.status == 400, body
+        assert reply.json()["ok"] is False
+        assert any("JSON object" in line for line in refusals(caplog)), f"no log line for {body}"
     assert guarded_bot.replies() == []
 
 
@@ -235,9 +236,9 @@ def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(guarded_bot):
     assert answer.startswith(b"HTTP/1.1 413 "), answer
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
-def test_the_webhook_only_takes_post(guarded_bot, method):
-    assert guarded_bot.post(None, method=method).status == 405
+def test_the_webhook_only_takes_post(guarded_bot):
+    for method in ["GET", "PUT", "DELETE", "PATCH"]:
+        assert guarded_bot.post(None, method=method).status == 405, method
 
 
 def test_the_server_stays_healthy_after_bad_input(guarded_bot):
