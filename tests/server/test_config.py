@@ -223,7 +223,11 @@ def bottender(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ([], {"app": "tests.bots:not_async"}, "app"),
         ([], {"session": {"stores": {"memory": {"foo": 1}}}}, "session.stores.memory.foo"),
         (["--console"], {"session": {"driver": "postgres"}}, "session.driver"),
-        (["--console"], {"session": {"stores": {"memory": {"foo": 1}}}}, "session.stores.memory"),
+        (
+            ["--console"],
+            {"session": {"stores": {"memory": {"foo": 1}}}},
+            "session.stores.memory.foo",
+        ),
     ],
 )
 def test_the_command_reports_a_bad_config_in_one_line_and_exits_2(tmp_path, mode, names, key):
