@@ -14,7 +14,7 @@ relies on:
 from __future__ import annotations
 
 import collections
-import contextlib
+import ctypes
 import logging
 import os
 import re
@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,13 +90,25 @@ def find_ngrok_url(port: int | None = None, *, api_url: str | None = None) -> st
     return pick_ngrok_url(payload, port)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: have the kernel SIGTERM the tunnel if ``bottender dev`` dies without cleanup."""
-    with contextlib.suppress(Exception):
-        import ctypes
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a ``preexec_fn`` having the kernel SIGTERM the tunnel if ``bottender dev`` dies.
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    Covers the one exit no ``finally`` runs for (SIGKILL, a crash). Everything is
+    looked up here, in the parent: between fork and exec the child only makes
+    the system call (importing there could deadlock on another thread's lock).
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return set_parent_death_signal
 
 
 class Tunnel(ABC):
@@ -152,7 +164,7 @@ class Tunnel(ABC):
             text=True,
             errors="replace",
             env=self.env,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=_parent_death_signal(),
         )
         # Drain the output for the life of the program: a full pipe would block it.
         self._reader = threading.Thread(target=self._read_output, name=self.name, daemon=True)

@@ -8,7 +8,9 @@ tunnel program's pid (which the stand-in recorded) is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import textwrap
@@ -145,6 +147,41 @@ def test_dev_registers_the_tunnel_and_stops_it_on_exit(
     assert dev.wait(20) == 0, dev.stderr
     assert pid_gone(record["pid"]), f"{tunnel} stand-in still running"
     assert not listening(port)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_tunnel_dies_with_a_killed_dev(project, fake_platform, start_dev):
+    """SIGKILL runs no cleanup; the kernel's parent-death signal still stops the tunnel."""
+    dev, port, _ = start_dev("--tunnel", "cloudflared")
+    dev.wait_output("LINE webhook:")
+    tunnel_pid = tunnel_record(project)["pid"]
+    wait_for(lambda: healthy(port), 20, "the dev server")
+    server_pids = [pid for pid in children(dev.process.pid) if pid != tunnel_pid]
+    dev.signal(signal.SIGKILL)
+    dev.wait(10)
+    try:
+        wait_for(lambda: pid_gone(tunnel_pid), 5, "the tunnel to die with its parent")
+    finally:
+        # uvicorn's reloaded server has no such link (nor the tunnel, if this failed).
+        for pid in [*server_pids, tunnel_pid]:
+            with contextlib.suppress(ProcessLookupError):
+                if pid_gone(pid):
+                    continue
+                os.kill(pid, signal.SIGTERM)
+        for pid in server_pids:
+            wait_for(lambda pid=pid: pid_gone(pid), 10, "the orphaned dev server")
 
 
 def test_dev_with_public_url_opens_no_tunnel(project, fake_platform, start_dev):
