@@ -149,7 +149,12 @@ async def telegram_get(config: Config) -> list[str]:
         )
     lines.append(
         "Allowed updates: "
-        + (", ".join(allowed) if allowed else "Telegram's default (all but a few opt-in kinds)")
+        + (
+            ", ".join(allowed)
+            if allowed
+            else "Telegram's default (all but chat_member, message_reaction,"
+            " message_reaction_count)"
+        )
     )
     if info.get("max_connections"):
         lines.append(f"Max connections: {info['max_connections']}")
