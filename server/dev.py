@@ -20,7 +20,6 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
@@ -165,4 +164,3 @@ def _register(config: Config, public_url: str) -> None:
     for note in notes:
         if not note.startswith(("LINE webhook set", "Telegram webhook set")):
             _say(note)
-    sys.stdout.flush()
