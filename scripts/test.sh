@@ -15,7 +15,14 @@ fi
 
 # A MongoDB-compatible server for the mongo driver's tests (skipped when MONGO_URI is set).
 if [ -z "${MONGO_URI:-}" ] && [ ! -x .venv-mongo/bin/python ]; then
-  PY313=$(command -v python3.13 || ls -d "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3 2>/dev/null | head -n1 || true)
+  PY313=""
+  for candidate in python3.13 python3.14 "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3; do
+    # pyenv shims exist for versions that are not active; only a working >= 3.13 will do.
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
+      PY313=$candidate
+      break
+    fi
+  done
   if [ -z "$PY313" ]; then
     echo "scripts/test.sh: no Python >= 3.13 found for the MongoDB-compatible test server" >&2
     exit 1
