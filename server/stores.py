@@ -32,8 +32,8 @@ def build_store(config: Config, *, clock: Callable[[], float] = time.time) -> Se
     accepted = inspect.signature(store_class).parameters
     options: dict[str, Any] = {ALIASES.get(k, k): v for k, v in config.store_options.items()}
     for name in options:
-        if name not in accepted or name in ("clock", "client"):
-            allowed = sorted(p for p in accepted if p not in ("clock", "client", "expires_in"))
+        if name not in accepted or name in ("clock", "expires_in"):
+            allowed = sorted(p for p in accepted if p not in ("clock", "expires_in"))
             raise ConfigError(
                 f"session.stores.{config.driver}.{name}: unknown option (known: {allowed})"
             )
