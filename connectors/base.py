@@ -33,7 +33,7 @@ class StateWarning(RuntimeWarning):
 _STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _json_copy(value: Any, what: str) -> Any:
+def json_copy(value: Any, what: str) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
     State must survive a round trip through any driver, so the memory store in
@@ -105,7 +105,7 @@ class Context:
     def state(self) -> Mapping[str, Any]:
         if self._view is None:
             state = self.session.state if self.session is not None else {}
-            self._view = MappingProxyType(_json_copy(state, "state"))
+            self._view = MappingProxyType(json_copy(state, "state"))
         return self._view
 
     def set_state(self, partial: Mapping[str, Any]) -> None:
@@ -115,7 +115,7 @@ class Context:
         if self._cannot_save("set_state"):
             return
         assert self.session is not None
-        self.session.state = {**self.session.state, **_json_copy(dict(partial), "set_state")}
+        self.session.state = {**self.session.state, **json_copy(dict(partial), "set_state")}
         self._view = None
 
     def reset_state(self) -> None:
@@ -123,7 +123,7 @@ class Context:
         if self._cannot_save("reset_state"):
             return
         assert self.session is not None
-        self.session.state = _json_copy(dict(self._initial_state), "initial_state")
+        self.session.state = json_copy(dict(self._initial_state), "initial_state")
         self._view = None
 
     def _cannot_save(self, method: str) -> bool:

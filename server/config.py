@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from dotenv import load_dotenv
+
+from connectors.base import json_copy
 
 App = Callable[[Any], Awaitable[None]]
 
@@ -35,10 +36,6 @@ REQUIRED_CHANNEL_KEYS = {
     "line": {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"},
     "telegram": {"access_token": "TELEGRAM_ACCESS_TOKEN"},
 }
-
-
-#: JSON as every store saves it: orjson would otherwise turn datetimes into strings.
-_STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class ConfigError(Exception):
@@ -85,9 +82,9 @@ def load_config(
     if not isinstance(initial_state, dict):
         raise ConfigError(f"initial_state must be a dict, got {type(initial_state).__name__}")
     try:  # the rule Context.set_state applies: what every store can save, unconverted
-        orjson.dumps(initial_state, option=_STRICT_JSON)
+        json_copy(initial_state, "initial_state")
     except TypeError as exc:
-        raise ConfigError(f"initial_state must be JSON-compatible: {exc}") from None
+        raise ConfigError(str(exc)) from None
 
     session = _mapping(getattr(module, "session", {}), "session")
     driver = session.get("driver", "memory")

@@ -101,7 +101,8 @@ class Runtime:
         """Events naming no conversation run once thanks to a claim in the store.
 
         There is no session to record them in, so this is best effort: a claim
-        whose release failed during a store outage keeps a redelivery from running.
+        the store recorded but could not confirm (an outage mid-call) keeps the
+        platform's redelivery from running.
         """
         delivery_id = event.delivery_id
         if delivery_id is not None and not await self.store.claim_event(delivery_id):
