@@ -83,6 +83,14 @@ async def _finished_within(task: asyncio.Task[None], seconds: float) -> bool:
     return task.done()
 
 
+def _sessions(connector: Connector, fields: dict[str, Any]) -> list[str] | None:
+    """The session ids of a webhook's events, worked out only for a line being logged."""
+    events = fields.get("parsed")
+    if events is None:
+        return None
+    return session_ids(connector.session_key(event) for event in events)
+
+
 class Gateway:
     """Holds what lives as long as the process: store, HTTP client, background work."""
 
@@ -136,7 +144,7 @@ class Gateway:
             # One access line per webhook (server/logs.py), whatever the outcome; refusals
             # are logged at WARNING with their reason, so they stand out without a second line.
             started = time.perf_counter()
-            fields: dict[str, Any] = {"platform": platform}
+            fields: dict[str, Any] = {}
             status: int | str = "cancelled"
             try:
                 response = await self._answer(request, connector, deadline, fields, started)
@@ -156,7 +164,7 @@ class Gateway:
                             "platform": platform,
                             "status": status,
                             "events": fields.get("events", 0),
-                            "sessions": fields.get("sessions"),
+                            "sessions": _sessions(connector, fields),
                             "answered": fields.get("answered"),
                             "latency_ms": since_ms(started),
                             "client": client,
@@ -204,21 +212,21 @@ class Gateway:
         if not events:
             return Response(OK_BODY, media_type="application/json")
         fields["events"] = len(events)
-        fields["sessions"] = session_ids(connector.session_key(event) for event in events)
+        fields["parsed"] = events
         task = asyncio.create_task(self.runtime.handle_events(connector, events))
         try:
             finished = await _finished_within(task, deadline)
         except asyncio.CancelledError:
             # The platform hung up; the events still finish and are waited for at shutdown.
-            self._keep_in_background(task, {**fields, "platform": platform}, started)
+            self._keep_in_background(task, connector, fields, started)
             raise
         if not finished:
             logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
             fields["answered"] = "deadline"
-            self._keep_in_background(task, {**fields, "platform": platform}, started)
+            self._keep_in_background(task, connector, fields, started)
             return Response(OK_BODY, media_type="application/json")
         if task.cancelled():
-            self._keep_in_background(task, {**fields, "platform": platform}, started)
+            self._keep_in_background(task, connector, fields, started)
             raise asyncio.CancelledError
         error = task.exception()
         if isinstance(error, StoreError):
@@ -231,7 +239,11 @@ class Gateway:
         return Response(OK_BODY, media_type="application/json")
 
     def _keep_in_background(
-        self, task: asyncio.Task[None], fields: dict[str, Any], started: float
+        self,
+        task: asyncio.Task[None],
+        connector: Connector,
+        fields: dict[str, Any],
+        started: float,
     ) -> None:
         """Keep a past-deadline task for shutdown to wait on; log a line when it ends."""
         self.background.add(task)
@@ -247,9 +259,9 @@ class Gateway:
                 logging.INFO,
                 "background_done",
                 {
-                    "platform": fields.get("platform"),
+                    "platform": connector.platform,
                     "events": fields.get("events", 0),
-                    "sessions": fields.get("sessions"),
+                    "sessions": _sessions(connector, fields),
                     "outcome": outcome,
                     "latency_ms": since_ms(started),
                 },
