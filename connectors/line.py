@@ -12,7 +12,13 @@ from typing import Any
 import aiohttp
 
 from connectors.base import BadRequest, Connector, Context, Event
-from connectors.line_api import DEFAULT_ORIGIN, MAX_MESSAGES_PER_CALL, LineApiError, LineClient
+from connectors.line_api import (
+    DEFAULT_ORIGIN,
+    MAX_MESSAGES_PER_CALL,
+    LineApiError,
+    LineClient,
+    is_reply_token_refused,
+)
 from sessions.session import Session
 
 logger = logging.getLogger("bottender.line")
@@ -157,7 +163,7 @@ class LineContext(Context):
             try:
                 await self.client.reply(token, first)
             except LineApiError as exc:
-                if not (self._reply_fallback_to_push and exc.status == 400):
+                if not (self._reply_fallback_to_push and is_reply_token_refused(exc)):
                     raise
                 logger.warning("reply token refused (%s); pushing instead", exc.reason)
                 overflow = first + overflow

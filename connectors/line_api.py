@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,16 @@ def _retry_after(response: ApiResponse, attempt: int) -> float | None:
     if response.status == 429 or response.status >= 500:
         return backoff(attempt)
     return None
+
+
+def _retry_refused_only(response: ApiResponse, attempt: int) -> float | None:
+    """For calls LINE offers no retry key for (reply): a 5xx may have been delivered.
+
+    LINE's guide says a message may reach the user although the call answered
+    5xx; retrying a reply would then send it twice. A 429 was not accepted, so
+    it is safe to try again.
+    """
+    return backoff(attempt) if response.status == 429 else None
 
 
 class LineClient:
@@ -54,6 +65,7 @@ class LineClient:
         body: Any = None,
         *,
         headers: dict[str, str] | None = None,
+        retry_after: Callable[[ApiResponse, int], float | None] = _retry_after,
     ) -> Any:
         """Call ``{origin}{path}``; raise :class:`LineApiError` with LINE's reason on failure."""
         response = await request_json(
@@ -62,7 +74,7 @@ class LineClient:
             f"{self._origin}{path}",
             json=body,
             headers={**self._headers, **(headers or {})},
-            retry_after=_retry_after,
+            retry_after=retry_after,
             sleep=self._sleep,
             platform="LINE",
             secrets=(self._token,),
@@ -73,7 +85,10 @@ class LineClient:
 
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> Any:
         return await self.call(
-            "POST", "/v2/bot/message/reply", {"replyToken": reply_token, "messages": messages}
+            "POST",
+            "/v2/bot/message/reply",
+            {"replyToken": reply_token, "messages": messages},
+            retry_after=_retry_refused_only,
         )
 
     async def push(self, to: str, messages: list[dict[str, Any]]) -> Any:
@@ -96,6 +111,15 @@ class LineClient:
         """Ask LINE to send a test event; ``success``, ``statusCode``, ``reason``, ``detail``."""
         body = {"endpoint": endpoint} if endpoint else {}
         return await self.call("POST", "/v2/bot/channel/webhook/test", body)
+
+
+def is_reply_token_refused(exc: LineApiError) -> bool:
+    """LINE refused the reply token itself (expired, already used), not the messages.
+
+    Only then is a push of the same messages right: a 400 for an invalid
+    message would be refused again, and pushes count against the quota.
+    """
+    return exc.status == 400 and "reply token" in exc.reason.lower()
 
 
 def _reason(body: Any) -> str:

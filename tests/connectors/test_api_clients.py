@@ -133,14 +133,31 @@ async def test_line_429_and_5xx_back_off_then_succeed(http, fake_platform):
 
 
 async def test_line_5xx_retries_are_bounded_and_raise_lines_reason(http, fake_platform):
-    fake_platform.answer("/v2/bot/message/reply", (503, {"message": "Service unavailable"}))
+    fake_platform.answer("/v2/bot/message/push", (503, {"message": "Service unavailable"}))
     waits = Waits()
     client = LineClient(http, LINE_TOKEN, fake_platform.origin, sleep=waits)
     with pytest.raises(LineApiError, match="LINE API error 503: Service unavailable"):
-        await client.reply("token", [{"type": "text", "text": "hi"}])
+        await client.push("U1", [{"type": "text", "text": "hi"}])
     assert len(fake_platform.calls) == MAX_ATTEMPTS
     assert len(waits.waits) == MAX_ATTEMPTS - 1
     assert sum(waits.waits) < 0.5 * (1 + 2 + 4) * 1.5
+
+
+async def test_line_reply_is_retried_on_429_but_not_on_5xx(http, fake_platform):
+    """A reply has no retry key, and a 5xx reply may have reached the user already."""
+    fake_platform.answer(
+        "/v2/bot/message/reply",
+        (429, {"message": "The API rate limit has been exceeded. Try again later."}),
+        (200, {"sentMessages": [{"id": "1"}]}),
+        (500, {"message": "Internal server error"}),
+    )
+    client = LineClient(http, LINE_TOKEN, fake_platform.origin, sleep=Waits())
+    assert await client.reply("token-1", [{"type": "text", "text": "hi"}]) == {
+        "sentMessages": [{"id": "1"}]
+    }
+    with pytest.raises(LineApiError, match="LINE API error 500"):
+        await client.reply("token-2", [{"type": "text", "text": "hi"}])
+    assert [c.json["replyToken"] for c in fake_platform.calls] == ["token-1", "token-1", "token-2"]
 
 
 async def test_line_4xx_is_not_retried_and_names_the_details(http, fake_platform):
@@ -210,6 +227,37 @@ async def test_rejected_reply_token_falls_back_to_push_when_configured(
         with pytest.raises(LineApiError, match="Invalid reply token"):
             await context.flush()
         assert fake_platform.calls_to("/push") == []
+
+
+async def test_a_refused_message_is_not_pushed_again(http, fake_platform):
+    """Only a refused reply token falls back: an invalid message would be refused again."""
+    fake_platform.answer(
+        "/v2/bot/message/reply",
+        (
+            400,
+            {
+                "message": "The request body has 1 error(s)",
+                "details": [
+                    {"message": "Length must be between 0 and 5000", "property": "messages[0].text"}
+                ],
+            },
+        ),
+    )
+    connector = LineConnector(
+        path="/webhooks/line",
+        initial_state={},
+        access_token=LINE_TOKEN,
+        channel_secret="secret",
+        origin=fake_platform.origin,
+        reply_fallback_to_push=True,
+    )
+    await connector.start(http)
+    [event] = connector.parse(line_event())
+    context = connector.create_context(event, None)
+    await context.send_text("x" * 5001)
+    with pytest.raises(LineApiError, match="Length must be between"):
+        await context.flush()
+    assert fake_platform.calls_to("/push") == []
 
 
 # --- transport failures: timeouts, refused connections; never the token ---------------------
