@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ CHAT_UPDATES = frozenset(
         "business_message",
         "edited_business_message",
         "deleted_business_messages",
+        "guest_message",
         "message_reaction",
         "message_reaction_count",
         "my_chat_member",
@@ -49,6 +51,8 @@ SENDER_UPDATES = frozenset(
 )
 #: Every update kind the runtime hands to bots; ``allowed_updates`` when registering.
 UPDATE_KINDS = (*sorted(CHAT_UPDATES), *sorted(SENDER_UPDATES), "callback_query", "poll")
+#: The title of the inline result a guest bot answers with; Telegram shows the message itself.
+GUEST_TITLE_LENGTH = 64
 #: Message-like payloads, whose text and chat the bot reads directly.
 MESSAGE_UPDATES = frozenset(
     {
@@ -58,6 +62,7 @@ MESSAGE_UPDATES = frozenset(
         "edited_channel_post",
         "business_message",
         "edited_business_message",
+        "guest_message",
     }
 )
 
@@ -143,11 +148,30 @@ class TelegramContext(Context):
         if self.chat_id is None:
             raise RuntimeError(f"this {self.event.kind} update has no chat to send to")
         message = self.event.message or {}
+        if "guest_query_id" in message:
+            return await self._answer_guest_query(message["guest_query_id"], text, options)
         if message.get("is_topic_message") and "message_thread_id" in message:
             options.setdefault("message_thread_id", message["message_thread_id"])
         if "business_connection_id" in message:
             options.setdefault("business_connection_id", message["business_connection_id"])
         return await self.call("sendMessage", chat_id=self.chat_id, text=text, **options)
+
+    async def _answer_guest_query(
+        self, guest_query_id: str, text: str, options: dict[str, Any]
+    ) -> Any:
+        """A bot summoned as a guest is no member of the chat: sendMessage would be refused.
+
+        Telegram takes its answer as one inline result instead; ``options``
+        (``parse_mode``, ``entities``…) shape the message text as they would
+        in ``sendMessage``.
+        """
+        result = {
+            "type": "article",
+            "id": uuid.uuid4().hex,
+            "title": text[:GUEST_TITLE_LENGTH] or "-",
+            "input_message_content": {"message_text": text, **options},
+        }
+        return await self.call("answerGuestQuery", guest_query_id=guest_query_id, result=result)
 
     async def call(self, method: str, **params: Any) -> Any:
         """Any Bot API method, e.g. ``await context.call("answerCallbackQuery", ...)``."""

@@ -282,6 +282,18 @@ def business_message(text: str = "is the shop open?") -> dict[str, Any]:
     return tg_message(private_chat(BOB), BOB, text, business_connection_id="bc-4242")
 
 
+def guest_message(text: str = "@counting_bot how many?") -> dict[str, Any]:
+    """Alice summoning the bot as a guest in a supergroup it is no member of (Bot API 10.0)."""
+    return tg_message(
+        SUPERGROUP,
+        ALICE,
+        text,
+        guest_query_id="gq-5566",
+        guest_bot_caller_user=ALICE,
+        guest_bot_caller_chat=SUPERGROUP,
+    )
+
+
 def _member(user: dict[str, Any], status: str) -> dict[str, Any]:
     return {"status": status, "user": user}
 
@@ -318,6 +330,7 @@ def all_update_payloads() -> dict[str, dict[str, Any]]:
         "edited_channel_post": tg_message(CHANNEL, None, "Today's news (fixed)", edit_date=NOW),
         "business_message": business_message(),
         "edited_business_message": {**business_message("open today?"), "edit_date": NOW + 5},
+        "guest_message": guest_message(),
         "deleted_business_messages": {
             "business_connection_id": "bc-4242",
             "chat": private_chat(BOB),

@@ -114,6 +114,7 @@ SESSION_CASES = [
     ("business_message", tg(BOB), _who(BOB)),
     ("edited_business_message", tg(BOB), _who(BOB)),
     ("deleted_business_messages", tg(BOB), _who()),
+    ("guest_message", tg(SUPERGROUP), _who(ALICE, group=SUPERGROUP)),
     ("message_reaction", tg(SUPERGROUP), _who(ALICE, group=SUPERGROUP)),
     ("message_reaction_count", tg(CHANNEL), _who(channel=CHANNEL)),
     ("my_chat_member", tg(GROUP), _who(ALICE, group=GROUP)),
@@ -270,6 +271,25 @@ async def test_a_reply_to_a_business_message_goes_through_the_business_connectio
     assert channel.sent() == [
         {"chat_id": BOB["id"], "text": "Count: 1", "business_connection_id": "bc-4242"}
     ]
+
+
+async def test_a_guest_bot_answers_its_guest_query_instead_of_sending_to_the_chat(telegram):
+    """Summoned as a guest, the bot is no member of the chat: its text is the query's answer."""
+    channel = telegram()
+
+    await channel.post(update("guest_message", payloads.guest_message()))
+    await channel.post(update("guest_message", payloads.guest_message()))
+
+    assert channel.sent() == []
+    answers = [call.json for call in channel.platform.calls_to("/answerGuestQuery")]
+    assert [a["guest_query_id"] for a in answers] == ["gq-5566", "gq-5566"]
+    assert [a["result"]["input_message_content"] for a in answers] == [
+        {"message_text": "Count: 1"},
+        {"message_text": "Count: 2"},
+    ]
+    assert all(a["result"]["type"] == "article" and a["result"]["title"] for a in answers)
+    assert len({a["result"]["id"] for a in answers}) == 2
+    assert channel.session(tg(SUPERGROUP)).state == {"count": 2}
 
 
 # -------------------------------------------------------------------- bad input
