@@ -97,7 +97,18 @@ class FileStore(SessionStore):
 
     async def write(self, session: Session) -> None:
         data = orjson.dumps(session.to_dict())
-        await asyncio.to_thread(self._write, self._session_path(session.id), data)
+        # A thread cannot be cancelled: a cancelled caller must still wait for the
+        # rename, or it would release the session's lock while the file is being
+        # replaced, and a newer write by the next holder could be overwritten.
+        write = asyncio.ensure_future(
+            asyncio.to_thread(self._write, self._session_path(session.id), data)
+        )
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await write
+            raise
 
     async def destroy(self, key: str) -> None:
         path = self._session_path(key)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -77,7 +78,43 @@ async def test_no_session_id_escapes_the_directory_or_meets_another(tmp_path: Pa
 
 def test_file_names_keep_a_readable_prefix() -> None:
     assert file_name("line:U123").startswith("line_U123-")
-    assert file_name("a/b") != file_name("a_b") != file_name("a:b")
+    assert len({file_name("a/b"), file_name("a_b"), file_name("a:b")}) == 3
+
+
+async def test_a_cancelled_write_keeps_the_lock_until_the_file_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread cannot be stopped: the lock must outlive it, or a newer write is overwritten."""
+    store = FileStore(str(tmp_path / "sessions"))
+    await store.open()
+    in_fsync, real_fsync = asyncio.Event(), os.fsync
+    fsync_done = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_fsync(fd: int) -> None:
+        loop.call_soon_threadsafe(in_fsync.set)
+        time.sleep(0.3)
+        real_fsync(fd)
+        fsync_done.set()
+
+    async def save(count: int) -> None:
+        async with store.checkout("line:U1") as checkout:
+            checkout.save(Session("line:U1", {"count": count}))
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    first = asyncio.create_task(save(1))
+    await in_fsync.wait()
+    first.cancel()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    second = asyncio.create_task(save(2))
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    await asyncio.to_thread(fsync_done.wait, 5)
+    await asyncio.sleep(0.05)  # the first write's rename, if it still comes
+
+    assert (await store.read("line:U1")).state == {"count": 2}
+    await store.close()
 
 
 async def test_a_killed_writer_leaves_the_old_or_the_new_session_whole(
