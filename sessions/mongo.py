@@ -42,7 +42,12 @@ DEFAULT_URL = "mongodb://localhost:27017/bottender"
 DEFAULT_DATABASE = "bottender"
 #: A dead server must fail the request quickly (503, the platform retries) rather
 #: than hang it; a URL that sets these options wins.
-CLIENT_TIMEOUTS_MS = {"serverSelectionTimeoutMS": 2000, "connectTimeoutMS": 2000}
+CLIENT_TIMEOUTS_MS = {
+    "serverSelectionTimeoutMS": 2000,
+    "connectTimeoutMS": 2000,
+    # A server that accepts and then hangs: without it a call would wait forever.
+    "socketTimeoutMS": 5000,
+}
 SESSION_TTL_INDEX = "touched_at_ttl"
 EVENT_TTL_INDEX = "expires_at_ttl"
 UNLOCK = {"$unset": {"lock_owner": "", "lock_expires": ""}}
