@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -270,6 +271,26 @@ class Gateway:
         task.add_done_callback(done)
 
 
+async def refused_route(request: Request, exc: Exception) -> Response:
+    """404 and 405 in the webhooks' own form: a JSON reason and one access line.
+
+    The path is left out of the line: some deployments put a secret in their
+    webhook path.
+    """
+    assert isinstance(exc, HTTPException)
+    reason = "method not allowed" if exc.status_code == 405 else "no such route"
+    client = request.client.host if request.client else None
+    log_fields(
+        access_logger,
+        logging.WARNING,
+        "http",
+        {"method": request.method, "status": exc.status_code, "error": reason, "client": client},
+    )
+    response = _error(exc.status_code, reason)
+    response.headers.update(exc.headers or {})
+    return response
+
+
 async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
@@ -290,6 +311,8 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
         Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
         for c in gateway.connectors
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: refused_route}
+    )
     app.state.gateway = gateway
     return app

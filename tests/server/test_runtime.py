@@ -228,9 +228,24 @@ def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(guarded_bot):
     assert answer.startswith(b"HTTP/1.1 413 "), answer
 
 
-def test_the_webhook_only_takes_post(guarded_bot):
+def test_the_webhook_only_takes_post(guarded_bot, caplog):
+    caplog.set_level(logging.WARNING, logger="bottender.access")
     for method in ["GET", "PUT", "DELETE", "PATCH"]:
-        assert guarded_bot.post(None, method=method).status == 405, method
+        reply = guarded_bot.post(None, method=method)
+        assert reply.status == 405, method
+        assert json.loads(reply.body) == {"ok": False, "error": "method not allowed"}
+        assert reply.headers["allow"] == "POST"
+    lines = [r.getMessage() for r in caplog.records if r.name == "bottender.access"]
+    assert [line.split(" client=")[0] for line in lines] == [
+        f'http method={m} status=405 error="method not allowed"'
+        for m in ["GET", "PUT", "DELETE", "PATCH"]
+    ]
+
+
+def test_an_unknown_path_is_404_with_a_reason(guarded_bot):
+    reply = http(guarded_bot.live.url + "/webhooks/nowhere", {"update_id": 1})
+    assert reply.status == 404
+    assert json.loads(reply.body) == {"ok": False, "error": "no such route"}
 
 
 def test_the_server_stays_healthy_after_bad_input(guarded_bot):
