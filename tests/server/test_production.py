@@ -11,7 +11,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import logging
 import signal
@@ -37,7 +36,6 @@ LINE_TOKEN = "line-access-token"
 TELEGRAM_TOKEN = "4242:telegram-bot-token"
 TELEGRAM_SECRET = "telegram-secret-token"
 MESSAGE_TEXT = "my private words"
-HAS_FILE_DRIVER = importlib.util.find_spec("sessions.file") is not None
 
 
 def channels(origin: str) -> dict[str, Any]:
@@ -265,19 +263,34 @@ async def test_slow_line_bot_is_answered_in_time_and_still_replies(
 # --- SIGTERM with slow handlers in flight ----------------------------------------------------
 
 
+def file_session(tmp_path: Path) -> dict[str, Any]:
+    return {"driver": "file", "stores": {"file": {"dirname": str(tmp_path / "sessions")}}}
+
+
+def read_back(tmp_path: Path, *keys: str) -> dict[str, Any]:
+    """The states a stopped server left in its file store."""
+    from sessions.file import FileStore
+
+    async def read() -> dict[str, Any]:
+        store = FileStore(str(tmp_path / "sessions"))
+        await store.open()
+        try:
+            sessions = {key: await store.read(key) for key in keys}
+        finally:
+            await store.close()
+        return {key: s.state if s else None for key, s in sessions.items()}
+
+    return asyncio.run(read())
+
+
 def test_sigterm_finishes_events_in_flight_and_writes_sessions(
     tmp_path, fake_platform, start_server
 ):
-    session = (
-        {"driver": "file", "stores": {"file": {"dirname": str(tmp_path / "sessions")}}}
-        if HAS_FILE_DRIVER
-        else {"driver": "memory"}
-    )
     write_config(
         tmp_path,
         app="tests.bots:slow",
         initial_state={"count": 0},
-        session=session,
+        session=file_session(tmp_path),
         channels=channels(fake_platform.origin),
     )
     server, url = start_server()
@@ -311,19 +324,36 @@ def test_sigterm_finishes_events_in_flight_and_writes_sessions(
     assert "webhook platform=telegram status=200 events=1 sessions=telegram:7" in log
     for secret in (TELEGRAM_TOKEN, TELEGRAM_SECRET, LINE_TOKEN, MESSAGE_TEXT):
         assert secret not in log
-    if HAS_FILE_DRIVER:
-        from sessions.file import FileStore
+    assert read_back(tmp_path, "line:U1", "telegram:7") == {
+        "line:U1": {"count": 1},
+        "telegram:7": {"count": 1},
+    }
 
-        async def read_back() -> dict[str, Any]:
-            store = FileStore(str(tmp_path / "sessions"))
-            await store.open()
-            try:
-                sessions = {k: await store.read(k) for k in ("line:U1", "telegram:7")}
-            finally:
-                await store.close()
-            return {k: s.state if s else None for k, s in sessions.items()}
 
-        assert asyncio.run(read_back()) == {"line:U1": {"count": 1}, "telegram:7": {"count": 1}}
+def test_sigterm_with_only_a_background_event_left_waits_for_it(
+    tmp_path, fake_platform, start_server
+):
+    """No request is open, so the HTTP server stops at once: the gateway itself must wait."""
+    write_config(
+        tmp_path,
+        app="tests.bots:slow",
+        initial_state={"count": 0},
+        session=file_session(tmp_path),
+        channels=channels(fake_platform.origin),
+    )
+    server, url = start_server()
+    body = line_body()
+    assert post(url + "/webhooks/line", body, line_headers(body)) == 200
+
+    signalled = time.monotonic()
+    server.signal(signal.SIGTERM)
+    code = server.wait(30)
+
+    assert code in (0, -signal.SIGTERM), server.stderr
+    assert "waiting for 1 event(s) still running" in server.stderr
+    assert time.monotonic() - signalled > 2.0  # the slow bot's 5 s were waited for
+    assert fake_platform.texts("/reply") == ["Count: 1"]
+    assert read_back(tmp_path, "line:U1") == {"line:U1": {"count": 1}}
 
 
 # --- forwarded headers, JSON logs, several workers (live) -----------------------------
