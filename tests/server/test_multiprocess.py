@@ -2,7 +2,8 @@
 
 Three real ``bottender start`` processes, one store (file, Redis or MongoDB),
 150 simultaneous updates of one Telegram chat spread over them: the count must
-end at exactly 150, with 150 distinct replies.
+end at exactly 150, with 150 distinct replies; and redelivered, each to another
+process, none of them runs twice.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sessions.session import HANDLED_LIMIT
 from tests.fixtures.gateway import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 3
 UPDATES = 150
 CHAT_ID = 4242
+OTHER_CHAT = 4343
+REDELIVERED = 30
+assert REDELIVERED <= HANDLED_LIMIT
 
 
 def free_port() -> int:
@@ -33,14 +38,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def telegram_update(update_id: int) -> dict:
+def telegram_update(update_id: int, chat_id: int = CHAT_ID) -> dict:
     return {
         "update_id": update_id,
         "message": {
             "message_id": update_id,
             "date": 1_700_000_000,
-            "chat": {"id": CHAT_ID, "type": "private", "first_name": "Ada"},
-            "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Ada"},
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Ada"},
             "text": "hi",
         },
     }
@@ -99,15 +104,19 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"gateway at {url} never became healthy", pytrace=False)
 
 
-async def post_all(urls: list[str]) -> list[int]:
+async def post_all(
+    urls: list[str], update_ids: range, *, chat_id: int = CHAT_ID, shift: int = 0
+) -> list[int]:
+    """Post the updates at once, spread over the processes (``shift`` moves each to another)."""
     async with aiohttp.ClientSession() as http:
 
         async def post(update_id: int) -> int:
-            url = urls[update_id % len(urls)] + "/webhooks/telegram"
-            async with http.post(url, json=telegram_update(update_id)) as response:
+            url = urls[(update_id + shift) % len(urls)] + "/webhooks/telegram"
+            body = telegram_update(update_id, chat_id)
+            async with http.post(url, json=body) as response:
                 return response.status
 
-        return await asyncio.gather(*(post(i) for i in range(1, UPDATES + 1)))
+        return await asyncio.gather(*(post(i) for i in update_ids))
 
 
 def store_options(driver: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict:
@@ -135,7 +144,7 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     )
     urls = start_gateways(config, PROCESSES)
 
-    statuses = asyncio.run(post_all(urls))
+    statuses = asyncio.run(post_all(urls, range(1, UPDATES + 1)))
 
     assert statuses == [200] * UPDATES
     deadline = time.monotonic() + 60
@@ -145,3 +154,13 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     assert sorted(texts) == sorted(f"Count: {n}" for n in range(1, UPDATES + 1))
     chat_ids = {call.json["chat_id"] for call in fake_platform.calls_to("/sendMessage")}
     assert chat_ids == {CHAT_ID}
+
+    # Another chat's updates, each redelivered to a process other than the one that
+    # handled it (a session remembers its last HANDLED_LIMIT delivery ids): all are
+    # acknowledged, none runs twice.
+    again = range(UPDATES + 1, UPDATES + 1 + REDELIVERED)
+    assert asyncio.run(post_all(urls, again, chat_id=OTHER_CHAT)) == [200] * REDELIVERED
+    assert asyncio.run(post_all(urls, again, chat_id=OTHER_CHAT, shift=1)) == [200] * REDELIVERED
+    time.sleep(0.5)
+    other = [c.json["text"] for c in fake_platform.calls_to("/sendMessage")][UPDATES:]
+    assert sorted(other) == sorted(f"Count: {n}" for n in range(1, REDELIVERED + 1))
