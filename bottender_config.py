@@ -6,6 +6,18 @@ secret comes from the environment. See .env.example for each variable.
 
 import os
 
+
+def minutes_from_env(name: str) -> float | None:
+    """Minutes from the environment (unset: None); a typo names the variable."""
+    value = os.getenv(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of minutes, got {value!r}") from None
+
+
 app = os.getenv("BOTTENDER_APP", "examples.counter:app")
 
 initial_state = {"count": 0}
@@ -15,9 +27,7 @@ session = {
     "driver": os.getenv(
         "SESSION_DRIVER", "mongo" if os.getenv("BOTTENDER_ENV") == "production" else "memory"
     ),
-    "expires_in": float(os.environ["SESSION_EXPIRES_IN"])
-    if os.getenv("SESSION_EXPIRES_IN")
-    else None,
+    "expires_in": minutes_from_env("SESSION_EXPIRES_IN"),
     "stores": {
         "memory": {"max_size": 500},
         "file": {"dirname": ".session"},

@@ -36,6 +36,19 @@ REQUIRED_CHANNEL_KEYS = {
     "line": {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"},
     "telegram": {"access_token": "TELEGRAM_ACCESS_TOKEN"},
 }
+#: Every key a channel takes; anything else is a typo, caught before the server starts.
+CHANNEL_KEYS = {
+    "line": (
+        "enabled",
+        "path",
+        "access_token",
+        "channel_secret",
+        "origin",
+        "deadline",
+        "reply_fallback_to_push",
+    ),
+    "telegram": ("enabled", "path", "access_token", "secret_token", "origin", "deadline"),
+}
 
 
 class ConfigError(Exception):
@@ -174,6 +187,12 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
                 f"channels.{name}: unknown channel (choose from {tuple(REQUIRED_CHANNEL_KEYS)})"
             )
         channel = dict(_mapping(raw, f"channels.{name}"))
+        unknown = [key for key in channel if key not in CHANNEL_KEYS[name]]
+        if unknown:
+            raise ConfigError(
+                f"channels.{name}.{unknown[0]}: unknown option"
+                f" (choose from {', '.join(CHANNEL_KEYS[name])})"
+            )
         if not channel.get("enabled", False):
             continue
         for key, env in REQUIRED_CHANNEL_KEYS[name].items():

@@ -78,6 +78,11 @@ def test_without_a_session_key_the_store_is_memory_and_sessions_never_expire(tmp
             "channels.telegram.access_token",
         ),
         ({"channels": {"slack": {"enabled": True}}}, "channels.slack"),
+        ({"channels": {"telegram": {**TELEGRAM, "secret": "s"}}}, "channels.telegram.secret"),
+        (
+            {"channels": {"line": {"enabled": False, "channelSecret": "s"}}},
+            "channels.line.channelSecret",
+        ),
         ({"channels": {"telegram": {**TELEGRAM, "path": "webhooks"}}}, "channels.telegram.path"),
         ({"session": {"expires_in": -1}}, "session.expires_in"),
         ({"session": {"expires_in": 0}}, "session.expires_in"),
@@ -189,6 +194,13 @@ def test_the_projects_config_picks_the_driver_from_bottender_env(monkeypatch, en
     assert config.driver == driver  # only the choice: nothing connects to MongoDB here
     assert config.app_ref == "examples.counter:app"
     assert config.initial_state == {"count": 0}
+
+
+def test_a_bad_session_expires_in_in_the_environment_is_named(tmp_path):
+    (tmp_path / ".env").write_text("SESSION_EXPIRES_IN=15m\n")
+    assert "SESSION_EXPIRES_IN must be a number of minutes, got '15m'" in config_error(
+        ROOT / "bottender_config.py"
+    )
 
 
 def test_the_projects_config_reads_tokens_and_driver_from_dotenv(tmp_path):
