@@ -136,14 +136,15 @@ class Context:
             return True
         if self._written:
             warnings.warn(
-                f"{method} after session {self.session.id!r} was written: the change is not saved",
+                f"{method} after the event of session {self.session.id!r} ended:"
+                " the change is not saved",
                 StateWarning,
                 stacklevel=3,
             )
         return False
 
-    def mark_written(self) -> None:
-        """Called by the runtime once the session is saved; later changes warn."""
+    def mark_ended(self) -> None:
+        """Called by the runtime once the event's session is saved (or left as it was)."""
         self._written = True
 
     async def send_text(self, text: str, **options: Any) -> None:

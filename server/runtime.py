@@ -94,7 +94,7 @@ class Runtime:
                 if delivery_id is not None:
                     session.record_handled(delivery_id, session.last_activity)
                 checkout.save(session)
-        context.mark_written()
+        context.mark_ended()
         return context
 
     async def _handle_sessionless(self, connector: Connector, event: Event) -> Context | None:
