@@ -149,33 +149,29 @@ class LeasedStore(SessionStore):
 
     async def _acquire(self, key: str, *, read: bool) -> tuple[str, Acquired]:
         token = new_token()
-        for delay in retry_delays():
+        try:
             acquired = await self._try_acquire(key, token, read=read)
             if acquired is not None:
                 return token, acquired
-            await asyncio.sleep(delay)
+            for delay in retry_delays():
+                await asyncio.sleep(delay)
+                acquired = await self._try_acquire(key, token, read=read)
+                if acquired is not None:
+                    return token, acquired
+        except asyncio.CancelledError:
+            # The backend may have given us the lock just as we were cancelled; only
+            # our token can give it back before its lease runs out.
+            await self._release_quietly(key, token, Acquired(None, existed=False))
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
     async def _keep_alive(self, key: str, token: str) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._renew_forever(key, token))
+        renewal = _Renewal(self, key, token)
         try:
             yield
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    async def _renew_forever(self, key: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self._lock_lease / 3)
-            try:
-                if not await self._renew(key, token):
-                    logger.warning("lost the lock on session %r while holding it", key)
-                    return
-            except StoreError as error:
-                # The lease still runs; the next renewal may get through.
-                logger.warning("could not renew the lock on session %r: %s", key, error)
+            await renewal.stop()
 
     async def _release_quietly(self, key: str, token: str, acquired: Acquired) -> None:
         """Release even when the holder is being cancelled; never mask the holder's outcome.
@@ -187,3 +183,45 @@ class LeasedStore(SessionStore):
             await asyncio.shield(self._release(key, token, acquired))
         except StoreError as error:
             logger.warning("could not release the lock on session %r: %s", key, error)
+
+
+class _Renewal:
+    """Renews one lease every ``lock_lease / 3`` while its holder runs.
+
+    Most events end long before the first renewal is due, so this is a timer
+    that becomes a task only when it fires: no task is made, cancelled and
+    awaited per event on the hot path.
+    """
+
+    def __init__(self, store: LeasedStore, key: str, token: str) -> None:
+        self._store, self._key, self._token = store, key, token
+        self._interval = store._lock_lease / 3
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._interval, self._due)
+        self._task: asyncio.Task[None] | None = None
+
+    def _due(self) -> None:
+        self._timer = None
+        self._task = self._loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        try:
+            if not await self._store._renew(self._key, self._token):
+                logger.warning("lost the lock on session %r while holding it", self._key)
+                return
+        except StoreError as error:
+            # The lease still runs; the next renewal may get through.
+            logger.warning("could not renew the lock on session %r: %s", self._key, error)
+        self._timer = self._loop.call_later(self._interval, self._due)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:  # set by a renewal that finished as it was stopped
+            self._timer.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 
 import pytest
 
@@ -202,6 +203,29 @@ async def test_a_lock_is_released_when_its_holder_is_cancelled(backend: Backend)
 
     async with asyncio.timeout(5), store.lock("line:U1"):
         pass
+
+
+async def test_waiters_cancelled_at_any_moment_leave_no_lock_behind(backend: Backend) -> None:
+    """Cancelled while asking the backend, a waiter may just have been given the lock."""
+    holder = await backend.make()
+    waiter = await backend.make() if backend.shared else holder
+
+    async def wait_for_the_lock() -> None:
+        async with waiter.checkout("line:U1"):
+            pass
+
+    for pause in (0, 0.0002, 0.0005, 0.001, 0.002, 0.005):
+        async with holder.lock("line:U1"):
+            waiting = asyncio.create_task(wait_for_the_lock())
+            await asyncio.sleep(0.01)  # the waiter is polling now
+        await asyncio.sleep(pause)
+        waiting.cancel()
+        with suppress(asyncio.CancelledError):
+            await waiting
+
+        async with asyncio.timeout(5), holder.lock("line:U1"):
+            pass
+    assert await backend.lock_residue() == []
 
 
 async def test_a_holder_slower_than_the_lock_lease_keeps_its_lock(backend: Backend) -> None:
