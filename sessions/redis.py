@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
 from sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
+from sessions.redis_pipeline import AutoPipeline, Script
 from sessions.session import Session
 
 #: A dead server must fail the request quickly (503, the platform retries) rather than hang it.
@@ -124,15 +125,17 @@ class RedisStore(LeasedStore):
             await client.aclose()
             raise StoreUnavailable(f"cannot reach Redis at {self.display_url}: {error}") from error
         self._redis = client
-        self._acquire_script = client.register_script(ACQUIRE)
-        self._write_release_script = client.register_script(WRITE_RELEASE)
-        self._release_script = client.register_script(RELEASE)
-        self._renew_script = client.register_script(RENEW)
-        self._claim_script = client.register_script(CLAIM)
+        self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT)
+        self._acquire_script = Script(client, ACQUIRE)
+        self._write_release_script = Script(client, WRITE_RELEASE)
+        self._release_script = Script(client, RELEASE)
+        self._renew_script = Script(client, RENEW)
+        self._claim_script = Script(client, CLAIM)
 
     async def close(self) -> None:
         client, self._redis = self._redis, None
         if client is not None:
+            await self._pipeline.close()
             await client.aclose()
 
     async def read(self, key: str) -> Session | None:
@@ -167,9 +170,10 @@ class RedisStore(LeasedStore):
     async def claim_event(self, event_id: str) -> bool:
         now = self._clock()
         with self._errors(f"claiming event {event_id!r}"):
-            claimed = await self._claim_script(
-                keys=[self._key("event", event_id)],
-                args=[repr(now), repr(now + self._event_ttl), _millis(self._event_ttl)],
+            claimed = await self._pipeline.run(
+                self._claim_script,
+                [self._key("event", event_id)],
+                [repr(now), repr(now + self._event_ttl), _millis(self._event_ttl)],
             )
         return bool(claimed)
 
@@ -179,9 +183,10 @@ class RedisStore(LeasedStore):
 
     async def _try_acquire(self, key: str, token: str, *, read: bool) -> Acquired | None:
         with self._errors(f"locking session {key!r}"):
-            reply = await self._acquire_script(
-                keys=[self._key("lock", key), self._key("session", key)],
-                args=[token, self._lease_ms, "1" if read else "0"],
+            reply = await self._pipeline.run(
+                self._acquire_script,
+                [self._key("lock", key), self._key("session", key)],
+                [token, self._lease_ms, "1" if read else "0"],
             )
         if reply is None:
             return None
@@ -195,22 +200,23 @@ class RedisStore(LeasedStore):
     async def _renew(self, key: str, token: str) -> bool:
         with self._errors(f"renewing the lock on session {key!r}"):
             return bool(
-                await self._renew_script(
-                    keys=[self._key("lock", key)], args=[token, self._lease_ms]
+                await self._pipeline.run(
+                    self._renew_script, [self._key("lock", key)], [token, self._lease_ms]
                 )
             )
 
     async def _release(self, key: str, token: str, acquired: Acquired) -> None:
         with self._errors(f"unlocking session {key!r}"):
-            await self._release_script(keys=[self._key("lock", key)], args=[token])
+            await self._pipeline.run(self._release_script, [self._key("lock", key)], [token])
 
     async def _write_release(self, key: str, token: str, session: Session) -> bool:
         ttl = "" if self._session_ttl_ms is None else self._session_ttl_ms
         with self._errors(f"writing session {key!r}"):
             return bool(
-                await self._write_release_script(
-                    keys=[self._key("lock", key), self._key("session", key)],
-                    args=[token, _encode(session), ttl],
+                await self._pipeline.run(
+                    self._write_release_script,
+                    [self._key("lock", key), self._key("session", key)],
+                    [token, _encode(session), ttl],
                 )
             )
 

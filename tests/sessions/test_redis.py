@@ -186,6 +186,71 @@ async def test_an_event_costs_two_round_trips(redis_backend: RedisBackend) -> No
     assert [command.upper() for command in sent] == ["EVALSHA", "EVALSHA"]
 
 
+async def client_ports(backend: RedisBackend) -> set[str]:
+    """The local ports of every client connected to the server right now."""
+    redis = Redis.from_url(backend.url)
+    try:
+        return {client["addr"] for client in await redis.client_list()}
+    finally:
+        await redis.aclose()
+
+
+async def test_the_checkouts_of_one_moment_share_one_connection(
+    redis_backend: RedisBackend,
+) -> None:
+    """Commands issued in one turn of the event loop go out together (auto-pipelining)."""
+    store = await redis_backend.make()
+    before = await client_ports(redis_backend)
+
+    async def count(key: str) -> None:
+        async with store.checkout(key) as checkout:
+            state = checkout.session.state if checkout.session else {"count": 0}
+            checkout.save(Session(key, {"count": state["count"] + 1}))
+
+    await asyncio.gather(*(count(f"telegram:{n}") for n in range(50)))
+    await asyncio.gather(*(count(f"telegram:{n}") for n in range(50)))
+
+    assert len((await client_ports(redis_backend)) - before) == 1
+    sessions = {session.id: session.state async for session in store.all()}
+    assert sessions == {f"telegram:{n}": {"count": 2} for n in range(50)}
+
+
+async def test_scripts_the_server_forgot_are_loaded_again(redis_backend: RedisBackend) -> None:
+    store = await redis_backend.make()
+    await store.claim_event("telegram:1")
+    redis = Redis.from_url(redis_backend.url)
+    await redis.script_flush()  # as after a restart of the server
+    await redis.aclose()
+
+    async with store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"count": 1}))
+
+    assert (await store.read("line:U1")).state == {"count": 1}
+    assert await store.claim_event("telegram:1") is False
+
+
+async def test_one_commands_error_is_its_own_in_a_shared_batch(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make()
+    redis = Redis.from_url(redis_backend.url)
+    # A value of the wrong type under a lock key: the script on it fails, the others run.
+    await redis.rpush(f"{redis_backend.prefix}lock:line:Ubroken", "not a token")
+    await redis.aclose()
+
+    async def save(key: str) -> None:
+        async with store.checkout(key) as checkout:
+            checkout.save(Session(key, {"saved": True}))
+
+    results = await asyncio.gather(
+        save("line:U1"), save("line:Ubroken"), save("line:U2"), return_exceptions=True
+    )
+
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], StoreError) and "WRONGTYPE" in str(results[1])
+    assert (await store.read("line:U2")).state == {"saved": True}
+
+
 async def test_keys_of_sessions_locks_and_claims_never_collide(
     redis_backend: RedisBackend,
 ) -> None:
