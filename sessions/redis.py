@@ -37,7 +37,8 @@ SCAN_BATCH = 500
 
 # Re-taking a lock we already own is allowed, so a command retried after a lost
 # reply does not lock us out of our own session until the lease runs out.
-ACQUIRE = """
+ACQUIRE = Script(
+    """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -47,7 +48,9 @@ if ARGV[3] == '1' then
 end
 return {0}
 """
-WRITE_RELEASE = """
+)
+WRITE_RELEASE = Script(
+    """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[3] == '' then
   redis.call('SET', KEYS[2], ARGV[2])
@@ -57,22 +60,29 @@ end
 redis.call('DEL', KEYS[1])
 return 1
 """
-RELEASE = """
+)
+RELEASE = Script(
+    """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-RENEW = """
+)
+RENEW = Script(
+    """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+)
 # The expiry is decided by the store's clock (so tests can inject one); the
 # key's own TTL only cleans up claims that are already dead.
-CLAIM = """
+CLAIM = Script(
+    """
 local held = tonumber(redis.call('GET', KEYS[1]))
 if held and held > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+)
 
 
 class RedisStore(LeasedStore):
@@ -126,11 +136,6 @@ class RedisStore(LeasedStore):
             raise StoreUnavailable(f"cannot reach Redis at {self.display_url}: {error}") from error
         self._redis = client
         self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT)
-        self._acquire_script = Script(client, ACQUIRE)
-        self._write_release_script = Script(client, WRITE_RELEASE)
-        self._release_script = Script(client, RELEASE)
-        self._renew_script = Script(client, RENEW)
-        self._claim_script = Script(client, CLAIM)
 
     async def close(self) -> None:
         client, self._redis = self._redis, None
@@ -171,7 +176,7 @@ class RedisStore(LeasedStore):
         now = self._clock()
         with self._errors(f"claiming event {event_id!r}"):
             claimed = await self._pipeline.run(
-                self._claim_script,
+                CLAIM,
                 [self._key("event", event_id)],
                 [repr(now), repr(now + self._event_ttl), _millis(self._event_ttl)],
             )
@@ -184,7 +189,7 @@ class RedisStore(LeasedStore):
     async def _try_acquire(self, key: str, token: str, *, read: bool) -> Acquired | None:
         with self._errors(f"locking session {key!r}"):
             reply = await self._pipeline.run(
-                self._acquire_script,
+                ACQUIRE,
                 [self._key("lock", key), self._key("session", key)],
                 [token, self._lease_ms, "1" if read else "0"],
             )
@@ -200,21 +205,19 @@ class RedisStore(LeasedStore):
     async def _renew(self, key: str, token: str) -> bool:
         with self._errors(f"renewing the lock on session {key!r}"):
             return bool(
-                await self._pipeline.run(
-                    self._renew_script, [self._key("lock", key)], [token, self._lease_ms]
-                )
+                await self._pipeline.run(RENEW, [self._key("lock", key)], [token, self._lease_ms])
             )
 
     async def _release(self, key: str, token: str, acquired: Acquired) -> None:
         with self._errors(f"unlocking session {key!r}"):
-            await self._pipeline.run(self._release_script, [self._key("lock", key)], [token])
+            await self._pipeline.run(RELEASE, [self._key("lock", key)], [token])
 
     async def _write_release(self, key: str, token: str, session: Session) -> bool:
         ttl = "" if self._session_ttl_ms is None else self._session_ttl_ms
         with self._errors(f"writing session {key!r}"):
             return bool(
                 await self._pipeline.run(
-                    self._write_release_script,
+                    WRITE_RELEASE,
                     [self._key("lock", key), self._key("session", key)],
                     [token, _encode(session), ttl],
                 )

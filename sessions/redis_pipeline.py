@@ -17,6 +17,7 @@ command goes out on the very next turn.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from typing import Any
 
@@ -27,15 +28,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class Script:
-    """A Lua script run by its SHA1, loaded again if the server has forgotten it."""
+    """A Lua script, sent by its SHA1; :meth:`AutoPipeline.run` loads it when the server asks."""
 
-    def __init__(self, redis: Redis, source: str) -> None:
-        self._redis = redis
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.sha = redis.register_script(source).sha
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
 class AutoPipeline:
+    """Runs scripts for one Redis client, batching those issued in the same loop turn."""
+
     def __init__(self, redis: Redis, timeout: float) -> None:
         self._redis = redis
         self._timeout = timeout
