@@ -13,13 +13,15 @@ renewal and clean-up rules are written once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import random
 import re
 import secrets
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +55,21 @@ def retry_delays() -> Iterator[float]:
         delay = min(delay * 2, MAX_RETRY_DELAY)
 
 
+_token_counter = itertools.count()
+_token_prefix: tuple[int, str] = (0, "")
+
+
 def new_token() -> str:
-    """An owner token unique across processes and hosts."""
-    return secrets.token_hex(16)
+    """An owner token unique across processes and hosts.
+
+    A random prefix drawn once per process (again after a fork) and a counter:
+    as unique as a random token per lock, without a system call per event.
+    """
+    global _token_prefix
+    pid = os.getpid()
+    if _token_prefix[0] != pid:
+        _token_prefix = (pid, secrets.token_hex(12) + "-")
+    return f"{_token_prefix[1]}{next(_token_counter):x}"
 
 
 def redact_url(url: str) -> str:
@@ -76,6 +90,7 @@ class LeasedStore(SessionStore):
         self._lock_lease = lock_lease
         self._clock = clock
         self._local = KeyedLock()
+        self._renewals = _Renewals(self)
 
     @abstractmethod
     async def _try_acquire(self, key: str, token: str, *, read: bool) -> Acquired | None:
@@ -109,10 +124,11 @@ class LeasedStore(SessionStore):
     async def _hold(self, key: str) -> AsyncIterator[None]:
         async with self._local(key):
             token, acquired = await self._acquire(key, read=False)
+            self._renewals.hold(key, token)
             try:
-                async with self._keep_alive(key, token):
-                    yield
+                yield
             finally:
+                self._renewals.drop(token)
                 await self._release_quietly(key, token, acquired)
 
     @asynccontextmanager
@@ -125,12 +141,14 @@ class LeasedStore(SessionStore):
             except BaseException:
                 await self._release_quietly(key, token, acquired)
                 raise
+            self._renewals.hold(key, token)
             try:
-                async with self._keep_alive(key, token):
-                    yield checkout
+                yield checkout
             except BaseException:
                 await self._release_quietly(key, token, acquired)
                 raise
+            finally:
+                self._renewals.drop(token)
             if checkout.to_save is None:
                 await self._release_quietly(key, token, acquired)
                 return
@@ -165,14 +183,6 @@ class LeasedStore(SessionStore):
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @asynccontextmanager
-    async def _keep_alive(self, key: str, token: str) -> AsyncIterator[None]:
-        renewal = _Renewal(self, key, token)
-        try:
-            yield
-        finally:
-            await renewal.stop()
-
     async def _release_quietly(self, key: str, token: str, acquired: Acquired) -> None:
         """Release even when the holder is being cancelled; never mask the holder's outcome.
 
@@ -185,43 +195,62 @@ class LeasedStore(SessionStore):
             logger.warning("could not release the lock on session %r: %s", key, error)
 
 
-class _Renewal:
-    """Renews one lease every ``lock_lease / 3`` while its holder runs.
+class _Renewals:
+    """The leases one store holds, renewed by one task while any is held.
 
-    Most events end long before the first renewal is due, so this is a timer
-    that becomes a task only when it fires: no task is made, cancelled and
-    awaited per event on the hot path.
+    A lease is renewed once it has been held ``lock_lease / 3`` (checked every
+    ``lock_lease / 6``), so a slow bot never loses its lock while most events,
+    far shorter, cost only a dict entry: no timer or task per event.
     """
 
-    def __init__(self, store: LeasedStore, key: str, token: str) -> None:
-        self._store, self._key, self._token = store, key, token
+    def __init__(self, store: LeasedStore) -> None:
+        self._store = store
         self._interval = store._lock_lease / 3
-        self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._interval, self._due)
+        #: token -> (key, when its lease was last taken or renewed, loop time)
+        self._held: dict[str, tuple[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def _due(self) -> None:
-        self._timer = None
-        self._task = self._loop.create_task(self._renew())
+    def hold(self, key: str, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._held[token] = (key, loop.time())
+        if self._task is None:
+            self._task = loop.create_task(self._renew_while_held())
 
-    async def _renew(self) -> None:
+    def drop(self, token: str) -> None:
+        self._held.pop(token, None)
+        if not self._held and self._task is not None:
+            # Nothing left to renew: no task outlives the store's last lock.
+            self._task.cancel()
+            self._task = None
+
+    async def _renew_while_held(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            if not await self._store._renew(self._key, self._token):
-                logger.warning("lost the lock on session %r while holding it", self._key)
-                return
-        except StoreError as error:
-            # The lease still runs; the next renewal may get through.
-            logger.warning("could not renew the lock on session %r: %s", self._key, error)
-        self._timer = self._loop.call_later(self._interval, self._due)
+            while self._held:
+                await asyncio.sleep(self._interval / 2)
+                now = loop.time()
+                due = [
+                    (token, key)
+                    for token, (key, since) in self._held.items()
+                    if now - since >= self._interval
+                ]
+                if due:
+                    await asyncio.gather(*(self._renew(token, key, now) for token, key in due))
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
-    async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-        if self._timer is not None:  # set by a renewal that finished as it was stopped
-            self._timer.cancel()
+    async def _renew(self, token: str, key: str, now: float) -> None:
+        try:
+            renewed = await self._store._renew(key, token)
+        except StoreError as error:
+            # The lease still runs; the next round may get through.
+            logger.warning("could not renew the lock on session %r: %s", key, error)
+            return
+        if token not in self._held:  # released meanwhile
+            return
+        if renewed:
+            self._held[token] = (key, now)
+        else:
+            logger.warning("lost the lock on session %r while holding it", key)
+            self._held.pop(token, None)
