@@ -250,6 +250,31 @@ async def test_an_event_costs_two_round_trips_and_a_given_client_stays_open(
     await client.close()
 
 
+async def test_a_motor_client_handed_in_works_where_its_calls_coincide(
+    mongo_backend: MongoBackend,
+) -> None:
+    """Motor reached its end of life in May 2026, but bots still hand in its clients."""
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    client = AsyncIOMotorClient(mongo_backend.url, serverSelectionTimeoutMS=3000)
+    store = await mongo_backend.make(client=client, expires_in=5)
+
+    async with store.checkout("line:U1") as checkout:
+        assert checkout.session is None
+        checkout.save(Session("line:U1", {"count": 1}, last_activity=time.time()))
+    async with store.checkout("line:U1") as checkout:
+        assert checkout.session is not None and checkout.session.state == {"count": 1}
+    assert await store.claim_event("line:evt-1") is True
+    assert await store.claim_event("line:evt-1") is False
+    assert [session.id async for session in store.all()] == ["line:U1"]
+    await store.destroy("line:U1")
+    assert await store.read("line:U1") is None
+
+    await store.close()
+    assert await client.admin.command("ping")  # the caller's client stays open
+    client.close()
+
+
 async def test_a_store_used_before_open_says_so() -> None:
     with pytest.raises(StoreError, match="not open"):
         await MongoStore().read("line:U1")
