@@ -34,6 +34,13 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    workers = int(value)
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"at least one worker is needed, got {value}")
+    return workers
+
+
 def _env_port(value: str | None) -> int:
     """``PORT`` from the environment (or .env): a bad one is a config error, not a traceback."""
     if value is None:
@@ -62,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
     start.add_argument("--port", type=_port, help=f"port (default $PORT, else {DEFAULT_PORT})")
-    start.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    start.add_argument("--workers", type=_workers, default=1, help="worker processes (default 1)")
     start.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
     start.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     start.add_argument(

@@ -177,6 +177,15 @@ def test_workers_on_memory_store_warn(captured_uvicorn, caplog):
     assert "memory store" not in caplog.text
 
 
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_a_workers_count_below_one_is_refused_before_serving(captured_uvicorn, capsys, workers):
+    with pytest.raises(SystemExit) as exited:
+        main(["start", "--workers", workers])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+    assert captured_uvicorn == {}
+
+
 # --- the access line ---------------------------------------------------------------
 
 
