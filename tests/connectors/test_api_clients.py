@@ -198,22 +198,27 @@ def line_event(reply_token: str = "reply-1") -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("fallback", [True, False])
-async def test_rejected_reply_token_falls_back_to_push_when_configured(
-    http, fake_platform, fallback
-):
-    fake_platform.answer("/v2/bot/message/reply", (400, {"message": "Invalid reply token"}))
+async def line_context(http, fake_platform, *, reply_fallback_to_push: bool) -> Any:
+    """The context of one LINE text event from user U1, its connector started."""
     connector = LineConnector(
         path="/webhooks/line",
         initial_state={},
         access_token=LINE_TOKEN,
         channel_secret="secret",
         origin=fake_platform.origin,
-        reply_fallback_to_push=fallback,
+        reply_fallback_to_push=reply_fallback_to_push,
     )
     await connector.start(http)
     [event] = connector.parse(line_event())
-    context = connector.create_context(event, None)
+    return connector.create_context(event, None)
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+async def test_rejected_reply_token_falls_back_to_push_when_configured(
+    http, fake_platform, fallback
+):
+    fake_platform.answer("/v2/bot/message/reply", (400, {"message": "Invalid reply token"}))
+    context = await line_context(http, fake_platform, reply_fallback_to_push=fallback)
     await context.send_text("one")
     await context.send_text("two")
     if fallback:
@@ -243,17 +248,7 @@ async def test_a_refused_message_is_not_pushed_again(http, fake_platform):
             },
         ),
     )
-    connector = LineConnector(
-        path="/webhooks/line",
-        initial_state={},
-        access_token=LINE_TOKEN,
-        channel_secret="secret",
-        origin=fake_platform.origin,
-        reply_fallback_to_push=True,
-    )
-    await connector.start(http)
-    [event] = connector.parse(line_event())
-    context = connector.create_context(event, None)
+    context = await line_context(http, fake_platform, reply_fallback_to_push=True)
     await context.send_text("x" * 5001)
     with pytest.raises(LineApiError, match="Length must be between"):
         await context.flush()

@@ -272,8 +272,16 @@ async def test_slow_line_bot_is_answered_in_time_and_still_replies(
 # --- SIGTERM with slow handlers in flight ----------------------------------------------------
 
 
-def file_session(tmp_path: Path) -> dict[str, Any]:
-    return {"driver": "file", "stores": {"file": {"dirname": str(tmp_path / "sessions")}}}
+def start_slow_bot(tmp_path: Path, fake_platform, start_server) -> tuple[Bottender, str]:
+    """``bottender start`` with the 5 s bot on both channels, sessions in a file store."""
+    write_config(
+        tmp_path,
+        app="tests.bots:slow",
+        initial_state={"count": 0},
+        session={"driver": "file", "stores": {"file": {"dirname": str(tmp_path / "sessions")}}},
+        channels=channels(fake_platform.origin),
+    )
+    return start_server()
 
 
 def read_back(tmp_path: Path, *keys: str) -> dict[str, Any]:
@@ -295,14 +303,7 @@ def read_back(tmp_path: Path, *keys: str) -> dict[str, Any]:
 def test_sigterm_finishes_events_in_flight_and_writes_sessions(
     tmp_path, fake_platform, start_server
 ):
-    write_config(
-        tmp_path,
-        app="tests.bots:slow",
-        initial_state={"count": 0},
-        session=file_session(tmp_path),
-        channels=channels(fake_platform.origin),
-    )
-    server, url = start_server()
+    server, url = start_slow_bot(tmp_path, fake_platform, start_server)
 
     # Telegram's deadline is 20 s: this request is still open when SIGTERM comes.
     telegram_status: list[int] = []
@@ -343,14 +344,7 @@ def test_sigterm_with_only_a_background_event_left_waits_for_it(
     tmp_path, fake_platform, start_server
 ):
     """No request is open, so the HTTP server stops at once: the gateway itself must wait."""
-    write_config(
-        tmp_path,
-        app="tests.bots:slow",
-        initial_state={"count": 0},
-        session=file_session(tmp_path),
-        channels=channels(fake_platform.origin),
-    )
-    server, url = start_server()
+    server, url = start_slow_bot(tmp_path, fake_platform, start_server)
     body = line_body()
     assert post(url + "/webhooks/line", body, line_headers(body)) == 200
 
