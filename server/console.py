@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable
 
 from connectors.console import SESSION_KEY, ConsoleConnector
@@ -79,6 +80,8 @@ async def run_console(
             try:
                 if line in ("/state", "/session"):
                     session = await store.read(SESSION_KEY)
+                    if session and session.is_expired(time.time(), config.expires_in):
+                        session = None  # what the next message would start from
                     if line == "/state":
                         data = session.state if session else dict(config.initial_state)
                     else:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
+from typing import Any
 
 import pexpect
 import pytest
 
+from connectors.console import SESSION_KEY
+from sessions.file import FileStore
+from sessions.session import Session
 from tests.fixtures.gateway import write_config
 from tests.server.conftest import PROJECT_ENV, ROOT
 from tests.server.test_cli import bottender_argv
@@ -16,9 +22,9 @@ PROMPT = "You > "
 TIMEOUT = 15
 
 
-def spawn_console(directory, *options: str) -> pexpect.spawn:
+def spawn_console(directory, *options: str, **names: Any) -> pexpect.spawn:
     """``bottender start --console OPTIONS`` in a bot project directory, at its first prompt."""
-    write_config(directory, app="examples.counter:app", initial_state={"count": 0})
+    write_config(directory, app="examples.counter:app", initial_state={"count": 0}, **names)
     env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
     env.update(PYTHONPATH=str(ROOT), TERM="dumb")
     command, *args = bottender_argv()
@@ -74,6 +80,27 @@ def test_the_counting_bot_counts_and_exit_ends_with_status_0(console):
 def test_state_before_any_message_is_the_initial_state(console):
     assert json.loads(say(console, "/state")) == {"count": 0}
     assert say(console, "hello") == "Count: 1"
+
+
+def test_state_of_an_expired_conversation_is_what_the_next_message_starts_from(tmp_path):
+    sessions = tmp_path / "sessions"
+
+    async def an_hour_old_conversation() -> None:
+        store = FileStore(str(sessions))
+        await store.open()
+        await store.write(Session(SESSION_KEY, {"count": 7}, last_activity=time.time() - 3600))
+        await store.close()
+
+    asyncio.run(an_hour_old_conversation())
+    child = spawn_console(
+        tmp_path,
+        session={"driver": "file", "expires_in": 1, "stores": {"file": {"dirname": str(sessions)}}},
+    )
+    try:
+        assert json.loads(say(child, "/state")) == {"count": 0}
+        assert say(child, "hi") == "Count: 1"
+    finally:
+        child.terminate(force=True)
 
 
 def test_quit_also_exits(console):
