@@ -234,7 +234,7 @@ class Bench:
 
     def gateway_command(self) -> list[str]:
         script = Path(sys.executable).parent / "bottender"
-        return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+        return [str(script)] if script.exists() else [sys.executable, "-m", "bottender.server.cli"]
 
     def start_gateway(
         self, driver: str, port: int, origin: str, rnd: int, max_size: int = GROWTH_MAX_SIZE

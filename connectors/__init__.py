@@ -1,1 +1,1 @@
-"""Connectors: one module per platform, behind the contract in ``connectors.base``."""
+"""Connectors: one module per platform, behind the contract in ``bottender.connectors.base``."""

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from sessions.session import Session
+from bottender.sessions.session import Session
 
 
 class BadRequest(Exception):

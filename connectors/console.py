@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.base import BadRequest, Connector, Context, Event
-from sessions.session import Session
+from bottender.connectors.base import BadRequest, Connector, Context, Event
+from bottender.sessions.session import Session
 
 SESSION_KEY = "console:1"
 CONSOLE_USER = {"id": "1", "name": "you"}

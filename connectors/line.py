@@ -11,15 +11,15 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import BadRequest, Connector, Context, Event
-from connectors.line_api import (
+from bottender.connectors.base import BadRequest, Connector, Context, Event
+from bottender.connectors.line_api import (
     DEFAULT_ORIGIN,
     MAX_MESSAGES_PER_CALL,
     LineApiError,
     LineClient,
     is_reply_token_refused,
 )
-from sessions.session import Session
+from bottender.sessions.session import Session
 
 logger = logging.getLogger("bottender.line")
 

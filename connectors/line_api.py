@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.api import ApiResponse, PlatformApiError, Sleep, backoff, request_json
+from bottender.connectors.api import ApiResponse, PlatformApiError, Sleep, backoff, request_json
 
 DEFAULT_ORIGIN = "https://api.line.me"
 #: LINE accepts at most this many messages in one reply or push call.

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import BadRequest, Connector, Context, Event
-from connectors.telegram_api import DEFAULT_ORIGIN, TelegramClient
-from sessions.session import Session
+from bottender.connectors.base import BadRequest, Connector, Context, Event
+from bottender.connectors.telegram_api import DEFAULT_ORIGIN, TelegramClient
+from bottender.sessions.session import Session
 
 logger = logging.getLogger("bottender.telegram")
 

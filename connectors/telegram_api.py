@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.api import ApiResponse, PlatformApiError, Sleep, request_json
+from bottender.connectors.api import ApiResponse, PlatformApiError, Sleep, request_json
 
 DEFAULT_ORIGIN = "https://api.telegram.org"
 

@@ -23,13 +23,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.base import BadRequest, Connector
-from server.channels import build_connectors
-from server.config import Config
-from server.logs import access_logger, log_fields, session_ids, since_ms
-from server.runtime import Runtime
-from server.stores import build_store
-from sessions.base import SessionStore, StoreError
+from bottender.connectors.base import BadRequest, Connector
+from bottender.server.channels import build_connectors
+from bottender.server.config import Config
+from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
+from bottender.server.runtime import Runtime
+from bottender.server.stores import build_store
+from bottender.sessions.base import SessionStore, StoreError
 
 logger = logging.getLogger("bottender.server")
 

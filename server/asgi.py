@@ -10,8 +10,8 @@ import os
 
 from starlette.applications import Starlette
 
-from server.app import create_app
-from server.config import load_config
+from bottender.server.app import create_app
+from bottender.server.config import load_config
 
 CONFIG_ENV = "BOTTENDER_CONFIG"
 APP_ENV = "BOTTENDER_APP"

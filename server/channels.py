@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Connector
-from connectors.line import LineConnector
-from connectors.telegram import TelegramConnector
-from server.config import Config, ConfigError
+from bottender.connectors.base import Connector
+from bottender.connectors.line import LineConnector
+from bottender.connectors.telegram import TelegramConnector
+from bottender.server.config import Config, ConfigError
 
 CONNECTOR_CLASSES: dict[str, type[Connector]] = {
     "line": LineConnector,

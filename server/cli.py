@@ -15,13 +15,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from connectors.api import PlatformApiError
-from server.config import Config, ConfigError, load_config
-from server.dev import DevError
-from server.logs import LOG_FORMATS
-from server.tunnels import TUNNELS, TunnelError
-from server.webhooks import WebhookError
-from sessions.base import StoreUnavailable
+from bottender.connectors.api import PlatformApiError
+from bottender.server.config import Config, ConfigError, load_config
+from bottender.server.dev import DevError
+from bottender.server.logs import LOG_FORMATS
+from bottender.server.tunnels import TUNNELS, TunnelError
+from bottender.server.webhooks import WebhookError
+from bottender.sessions.base import StoreUnavailable
 
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 5000
@@ -158,12 +158,12 @@ def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
 def cmd_start(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.console:
-        from server.console import run_console
+        from bottender.server.console import run_console
 
         asyncio.run(run_console(config))
         return 0
     port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
-    from server.serve import serve
+    from bottender.server.serve import serve
 
     return serve(
         config,
@@ -187,7 +187,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         os.environ.clear()
         os.environ.update(pristine)
     port = args.port if args.port is not None else _env_port(with_dotenv.get("PORT"))
-    from server.dev import run_dev
+    from bottender.server.dev import run_dev
 
     return run_dev(
         config,
@@ -206,7 +206,7 @@ def _print(lines: Sequence[str]) -> None:
 
 
 def cmd_telegram_webhook(args: argparse.Namespace) -> int:
-    from server import webhooks
+    from bottender.server import webhooks
 
     config = _load(args, need_app=False)
     webhooks.channel(config, "telegram")
@@ -231,7 +231,7 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_line_webhook(args: argparse.Namespace) -> int:
-    from server import webhooks
+    from bottender.server import webhooks
 
     config = _load(args, need_app=False)
     webhooks.channel(config, "line")

@@ -20,7 +20,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from connectors.base import json_copy
+from bottender.connectors.base import json_copy
 
 App = Callable[[Any], Awaitable[None]]
 

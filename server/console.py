@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from connectors.console import SESSION_KEY, ConsoleConnector
-from server.config import Config
-from server.runtime import Runtime
-from server.stores import build_store
-from sessions.base import StoreError
+from bottender.connectors.console import SESSION_KEY, ConsoleConnector
+from bottender.server.config import Config
+from bottender.server.runtime import Runtime
+from bottender.server.stores import build_store
+from bottender.sessions.base import StoreError
 
 PROMPT = "You > "
 HELP = "Type a message, or /state, /session, /exit."

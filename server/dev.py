@@ -26,12 +26,12 @@ from types import FrameType
 
 import uvicorn
 
-from connectors.api import PlatformApiError
-from server.config import Config
-from server.logs import log_config
-from server.serve import export_config
-from server.tunnels import Tunnel, make_tunnel
-from server.webhooks import CHANNEL_NAMES, register_all
+from bottender.connectors.api import PlatformApiError
+from bottender.server.config import Config
+from bottender.server.logs import log_config
+from bottender.server.serve import export_config
+from bottender.server.tunnels import Tunnel, make_tunnel
+from bottender.server.webhooks import CHANNEL_NAMES, register_all
 
 logger = logging.getLogger("bottender.dev")
 
@@ -133,7 +133,7 @@ def run_dev(
             _register(config, public_url)
             export_config(config)
             uvicorn.run(
-                "server.asgi:create",
+                "bottender.server.asgi:create",
                 factory=True,
                 host=host,
                 port=port,

@@ -93,7 +93,7 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
         raise ValueError(f"log format must be one of {LOG_FORMATS}, got {fmt!r}")
     config: dict[str, Any] = json.loads(json.dumps(uvicorn.config.LOGGING_CONFIG))
     if fmt == "json":
-        formatter: dict[str, Any] = {"()": "server.logs.JsonFormatter"}
+        formatter: dict[str, Any] = {"()": "bottender.server.logs.JsonFormatter"}
         config["formatters"]["default"] = formatter
         config["formatters"]["access"] = formatter
     else:

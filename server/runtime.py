@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from connectors.base import Connector, Context, Event
-from server.config import App
-from sessions.base import SessionStore
-from sessions.session import Session
+from bottender.connectors.base import Connector, Context, Event
+from bottender.server.config import App
+from bottender.sessions.base import SessionStore
+from bottender.sessions.session import Session
 
 logger = logging.getLogger("bottender.runtime")
 

@@ -4,7 +4,7 @@ SIGTERM (what a container runtime or systemd sends) shuts down gracefully:
 uvicorn stops accepting connections and lets requests in flight finish (up to
 ``GRACEFUL_SHUTDOWN_SECONDS``), then the app's lifespan ends, where
 ``Gateway.stop`` waits for events still running past their deadline
-(``server.app.SHUTDOWN_GRACE_SECONDS``), writes their sessions and closes the
+(``bottender.server.app.SHUTDOWN_GRACE_SECONDS``), writes their sessions and closes the
 store. Both waits are bounded, so a stuck bot cannot hold the process forever.
 """
 
@@ -16,10 +16,10 @@ import os
 
 import uvicorn
 
-from server.asgi import APP_ENV, CONFIG_ENV
-from server.config import Config
-from server.logs import log_config
-from server.stores import build_store
+from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.config import Config
+from bottender.server.logs import log_config
+from bottender.server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
 
@@ -38,7 +38,7 @@ async def _check_store(config: Config) -> None:
 
 
 def export_config(config: Config) -> None:
-    """Tell uvicorn's worker processes (``server.asgi:create``) which config and app to load."""
+    """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load."""
     os.environ[CONFIG_ENV] = str(config.path)
     if config.app_ref and ":" in config.app_ref:
         os.environ[APP_ENV] = config.app_ref
@@ -73,7 +73,7 @@ def serve(
         )
     export_config(config)
     uvicorn.run(
-        "server.asgi:create",
+        "bottender.server.asgi:create",
         factory=True,
         host=host,
         port=port,

@@ -12,15 +12,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from server.config import Config, ConfigError
-from sessions.base import SessionStore
+from bottender.server.config import Config, ConfigError
+from bottender.sessions.base import SessionStore
 
 #: driver name -> "module:class"
 DRIVER_CLASSES = {
-    "memory": "sessions.memory:MemoryStore",
-    "file": "sessions.file:FileStore",
-    "redis": "sessions.redis:RedisStore",
-    "mongo": "sessions.mongo:MongoStore",
+    "memory": "bottender.sessions.memory:MemoryStore",
+    "file": "bottender.sessions.file:FileStore",
+    "redis": "bottender.sessions.redis:RedisStore",
+    "mongo": "bottender.sessions.mongo:MongoStore",
 }
 #: Bottender's camelCase option names, accepted for users porting a config.
 ALIASES = {"maxSize": "max_size", "collectionName": "collection_name"}

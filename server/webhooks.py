@@ -17,14 +17,14 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from connectors.api import PlatformApiError
-from connectors.line_api import DEFAULT_ORIGIN as LINE_ORIGIN
-from connectors.line_api import LineClient
-from connectors.telegram import UPDATE_KINDS
-from connectors.telegram_api import DEFAULT_ORIGIN as TELEGRAM_ORIGIN
-from connectors.telegram_api import TelegramClient
-from server.config import REQUIRED_CHANNEL_KEYS, Config
-from server.tunnels import find_ngrok_url, ngrok_api_url
+from bottender.connectors.api import PlatformApiError
+from bottender.connectors.line_api import DEFAULT_ORIGIN as LINE_ORIGIN
+from bottender.connectors.line_api import LineClient
+from bottender.connectors.telegram import UPDATE_KINDS
+from bottender.connectors.telegram_api import DEFAULT_ORIGIN as TELEGRAM_ORIGIN
+from bottender.connectors.telegram_api import TelegramClient
+from bottender.server.config import REQUIRED_CHANNEL_KEYS, Config
+from bottender.server.tunnels import find_ngrok_url, ngrok_api_url
 
 T = TypeVar("T")
 CHANNEL_NAMES = {"line": "LINE", "telegram": "Telegram"}

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from sessions.session import Session
+from bottender.sessions.session import Session
 
 #: How long a handled event id is remembered, so a platform redelivery runs once.
 DEFAULT_EVENT_TTL_SECONDS = 24 * 60 * 60

@@ -31,10 +31,15 @@ from pathlib import Path
 
 import orjson
 
-from sessions.base import DEFAULT_EVENT_TTL_SECONDS, SessionStore, StoreError, StoreUnavailable
-from sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, retry_delays
-from sessions.locks import KeyedLock
-from sessions.session import Session
+from bottender.sessions.base import (
+    DEFAULT_EVENT_TTL_SECONDS,
+    SessionStore,
+    StoreError,
+    StoreUnavailable,
+)
+from bottender.sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, retry_delays
+from bottender.sessions.locks import KeyedLock
+from bottender.sessions.session import Session
 
 SUFFIX = ".json"
 TEMP_SUFFIX = ".tmp"

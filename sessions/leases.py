@@ -25,9 +25,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sessions.base import Checkout, SessionStore, StoreError
-from sessions.locks import KeyedLock
-from sessions.session import Session
+from bottender.sessions.base import Checkout, SessionStore, StoreError
+from bottender.sessions.locks import KeyedLock
+from bottender.sessions.session import Session
 
 logger = logging.getLogger(__name__)
 

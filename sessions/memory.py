@@ -15,9 +15,9 @@ from contextlib import AbstractAsyncContextManager
 import orjson
 from lru import LRU
 
-from sessions.base import DEFAULT_EVENT_TTL_SECONDS, SessionStore
-from sessions.locks import KeyedLock
-from sessions.session import Session
+from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, SessionStore
+from bottender.sessions.locks import KeyedLock
+from bottender.sessions.session import Session
 
 DEFAULT_MAX_SIZE = 500
 #: Handled event ids remembered at most; the oldest are forgotten first.

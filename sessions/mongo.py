@@ -34,9 +34,9 @@ from bson.errors import BSONError
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
-from sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
-from sessions.session import Session
+from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
+from bottender.sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
+from bottender.sessions.session import Session
 
 DEFAULT_URL = "mongodb://localhost:27017/bottender"
 DEFAULT_DATABASE = "bottender"

@@ -25,10 +25,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
-from sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
-from sessions.redis_pipeline import AutoPipeline, Script
-from sessions.session import Session
+from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
+from bottender.sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
+from bottender.sessions.redis_pipeline import AutoPipeline, Script
+from bottender.sessions.session import Session
 
 #: A dead server must fail the request quickly (503, the platform retries) rather than hang it.
 SOCKET_CONNECT_TIMEOUT = 2.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.base import Context
+from bottender.connectors.base import Context
 
 
 async def counter(context: Context) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Context
+from bottender.connectors.base import Context
 
 #: One entry per event a recording bot ran for, in the order they ran.
 RECORDED: list[dict[str, Any]] = []

@@ -25,9 +25,9 @@ import pytest
 import uvicorn
 from aiohttp import web
 
-from server.app import create_app
-from server.config import load_config
-from sessions.session import Session
+from bottender.server.app import create_app
+from bottender.server.config import load_config
+from bottender.sessions.session import Session
 from tests.connectors import payloads
 from tests.connectors.bots import RECORDED
 from tests.fixtures.gateway import LiveGateway, write_config

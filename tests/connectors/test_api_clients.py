@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors import api
-from connectors.api import MAX_ATTEMPTS, PlatformApiError, PlatformUnreachable
-from connectors.line import LineConnector
-from connectors.line_api import LineApiError, LineClient
-from connectors.telegram_api import TelegramApiError, TelegramClient
+from bottender.connectors import api
+from bottender.connectors.api import MAX_ATTEMPTS, PlatformApiError, PlatformUnreachable
+from bottender.connectors.line import LineConnector
+from bottender.connectors.line_api import LineApiError, LineClient
+from bottender.connectors.telegram_api import TelegramApiError, TelegramClient
 from tests.fixtures.tunnels import free_port
 
 TOKEN = "987654:AAE-very_secret_bot_token"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from connectors.telegram import UPDATE_KINDS
+from bottender.connectors.telegram import UPDATE_KINDS
 from tests.connectors import payloads
 from tests.connectors.bots import RECORDED
 from tests.connectors.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN

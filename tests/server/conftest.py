@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sessions.session import Session
+from bottender.sessions.session import Session
 from tests.bots import PROBE, Probe
 from tests.fixtures.gateway import LiveGateway
 from tests.fixtures.platform_api import FakePlatform

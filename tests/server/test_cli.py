@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def bottender_argv() -> list[str]:
     command = Path(sys.executable).with_name("bottender")
-    return [str(command)] if command.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(command)] if command.exists() else [sys.executable, "-m", "bottender.server.cli"]
 
 
 class Server:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
-from server.stores import build_store
+from bottender.server.config import ConfigError, load_config
+from bottender.server.stores import build_store
 from tests.fixtures.gateway import write_config
 from tests.server.conftest import PROJECT_ENV, ROOT
 
@@ -219,7 +219,7 @@ def test_the_projects_config_reads_tokens_and_driver_from_dotenv(tmp_path):
 
 def bottender(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     command = Path(sys.executable).with_name("bottender")
-    argv = [str(command)] if command.exists() else [sys.executable, "-m", "server.cli"]
+    argv = [str(command)] if command.exists() else [sys.executable, "-m", "bottender.server.cli"]
     env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(

@@ -11,9 +11,9 @@ from typing import Any
 import pexpect
 import pytest
 
-from connectors.console import SESSION_KEY
-from sessions.file import FileStore
-from sessions.session import Session
+from bottender.connectors.console import SESSION_KEY
+from bottender.sessions.file import FileStore
+from bottender.sessions.session import Session
 from tests.fixtures.gateway import write_config
 from tests.server.conftest import PROJECT_ENV, ROOT
 from tests.server.test_cli import bottender_argv

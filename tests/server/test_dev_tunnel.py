@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from connectors.telegram import UPDATE_KINDS
-from server.cli import main
-from server.config import load_config
-from server.dev import check_port_free, reload_settings
-from server.tunnels import (
+from bottender.connectors.telegram import UPDATE_KINDS
+from bottender.server.cli import main
+from bottender.server.config import load_config
+from bottender.server.dev import check_port_free, reload_settings
+from bottender.server.tunnels import (
     CloudflaredTunnel,
     NgrokTunnel,
     TunnelError,

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from sessions.session import HANDLED_LIMIT
+from bottender.sessions.session import HANDLED_LIMIT
 from tests.fixtures.gateway import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,14 @@ def start_gateways(tmp_path: Path) -> Iterator:
             processes.append(
                 subprocess.Popen(
                     [
-                        *(sys.executable, "-m", "server.cli", "start", "--config", str(config)),
+                        *(
+                            sys.executable,
+                            "-m",
+                            "bottender.server.cli",
+                            "start",
+                            "--config",
+                            str(config),
+                        ),
                         *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
                     ],
                     cwd=tmp_path,

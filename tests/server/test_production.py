@@ -24,10 +24,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server import serve as serve_module
-from server.asgi import APP_ENV, CONFIG_ENV
-from server.cli import main
-from server.logs import JsonFormatter, key_values
+from bottender.server import serve as serve_module
+from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.cli import main
+from bottender.server.logs import JsonFormatter, key_values
 from tests.fixtures.gateway import write_config
 from tests.fixtures.tunnels import Bottender, free_port, standin_env, wait_for
 
@@ -286,7 +286,7 @@ def start_slow_bot(tmp_path: Path, fake_platform, start_server) -> tuple[Bottend
 
 def read_back(tmp_path: Path, *keys: str) -> dict[str, Any]:
     """The states a stopped server left in its file store."""
-    from sessions.file import FileStore
+    from bottender.sessions.file import FileStore
 
     async def read() -> dict[str, Any]:
         store = FileStore(str(tmp_path / "sessions"))

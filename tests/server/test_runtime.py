@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 
 import tests.fixtures.gateway as gateway_fixtures
-from sessions.base import StoreError
-from sessions.memory import MemoryStore
-from sessions.session import Session
+from bottender.sessions.base import StoreError
+from bottender.sessions.memory import MemoryStore
+from bottender.sessions.session import Session
 from tests.bots import RENDEZVOUS_TIMEOUT
 from tests.server.conftest import WEBHOOK, http
 from tests.server.updates import poll_update, text_update

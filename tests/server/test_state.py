@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from connectors.base import StateWarning
+from bottender.connectors.base import StateWarning
 from tests.server.updates import poll_update
 
 INITIAL = {"count": 0, "profile": {"name": "ann", "lang": "en"}, "tags": ["a"]}

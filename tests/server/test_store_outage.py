@@ -88,7 +88,16 @@ def test_a_store_down_at_start_up_stops_the_command_with_its_url(tmp_path: Path)
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "start", "--config", str(config), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "bottender.server.cli",
+            "start",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True,

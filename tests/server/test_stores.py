@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from server.config import load_config
-from server.stores import build_store
-from sessions.session import Session
+from bottender.server.config import load_config
+from bottender.server.stores import build_store
+from bottender.sessions.session import Session
 
 
 async def test_a_mongo_client_made_in_the_config_is_used_and_left_open(

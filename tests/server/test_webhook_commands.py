@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from connectors.telegram import UPDATE_KINDS
-from server.cli import main
+from bottender.connectors.telegram import UPDATE_KINDS
+from bottender.server.cli import main
 from tests.fixtures.gateway import write_config
 from tests.fixtures.tunnels import REPO, free_port
 
@@ -389,7 +389,7 @@ def test_installed_command_reads_the_token_from_dotenv(tmp_path, fake_platform):
     )
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:from-dotenv\n")
     script = Path(sys.executable).parent / "bottender"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bottender.server.cli"]
     result = subprocess.run(
         [*command, "telegram", "webhook", "delete"],
         cwd=tmp_path,

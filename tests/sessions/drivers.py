@@ -19,11 +19,11 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from sessions.base import SessionStore
-from sessions.file import FileStore
-from sessions.memory import MemoryStore
-from sessions.mongo import MongoStore
-from sessions.redis import RedisStore
+from bottender.sessions.base import SessionStore
+from bottender.sessions.file import FileStore
+from bottender.sessions.memory import MemoryStore
+from bottender.sessions.mongo import MongoStore
+from bottender.sessions.redis import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVERS = ["memory", "file", "redis", "mongo"]

@@ -12,8 +12,8 @@ from contextlib import suppress
 
 import pytest
 
-from sessions.base import SessionStore
-from sessions.session import Session
+from bottender.sessions.base import SessionStore
+from bottender.sessions.session import Session
 from tests.sessions.drivers import Backend, FakeClock
 
 NESTED_STATE = {

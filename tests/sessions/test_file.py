@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sessions.base import StoreError, StoreUnavailable
-from sessions.file import FileStore, file_name
-from sessions.session import Session
+from bottender.sessions.base import StoreError, StoreUnavailable
+from bottender.sessions.file import FileStore, file_name
+from bottender.sessions.session import Session
 from tests.sessions.drivers import (
     FakeClock,
     FileBackend,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sessions.memory import MemoryStore
-from sessions.session import Session
+from bottender.sessions.memory import MemoryStore
+from bottender.sessions.session import Session
 
 
 async def stored_ids(store: MemoryStore) -> set[str]:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
-from sessions.base import StoreError, StoreUnavailable
-from sessions.mongo import MongoStore
-from sessions.session import Session
+from bottender.sessions.base import StoreError, StoreUnavailable
+from bottender.sessions.mongo import MongoStore
+from bottender.sessions.session import Session
 from tests.fixtures.servers import MongoProcess, free_port
 from tests.sessions.drivers import (
     FakeClock,

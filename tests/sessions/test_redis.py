@@ -10,9 +10,9 @@ from contextlib import suppress
 import pytest
 from redis.asyncio import Redis
 
-from sessions.base import StoreError, StoreUnavailable
-from sessions.redis import RedisStore
-from sessions.session import Session
+from bottender.sessions.base import StoreError, StoreUnavailable
+from bottender.sessions.redis import RedisStore
+from bottender.sessions.session import Session
 from tests.fixtures.servers import RedisProcess, free_port
 from tests.sessions.drivers import (
     RedisBackend,

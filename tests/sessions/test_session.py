@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessions.session import HANDLED_LIMIT, HANDLED_TTL_SECONDS, Session
+from bottender.sessions.session import HANDLED_LIMIT, HANDLED_TTL_SECONDS, Session
 
 
 def test_a_new_session_never_aliases_initial_state() -> None:

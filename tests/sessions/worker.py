@@ -15,22 +15,22 @@ import asyncio
 import sys
 from typing import Any
 
-from sessions.base import SessionStore
-from sessions.session import Session
+from bottender.sessions.base import SessionStore
+from bottender.sessions.session import Session
 
 
 def build(config: dict[str, Any]) -> SessionStore:
     driver = config.pop("driver")
     if driver == "file":
-        from sessions.file import FileStore
+        from bottender.sessions.file import FileStore
 
         return FileStore(**config)
     if driver == "redis":
-        from sessions.redis import RedisStore
+        from bottender.sessions.redis import RedisStore
 
         return RedisStore(**config)
     if driver == "mongo":
-        from sessions.mongo import MongoStore
+        from bottender.sessions.mongo import MongoStore
 
         return MongoStore(**config)
     raise SystemExit(f"no cross-process store {driver!r}")
