@@ -10,10 +10,12 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from bottender.connectors.base import Context, StateWarning
+from bottender.server.app import create_app
+from bottender.server.bot import Bot
 
 try:
     __version__ = _version("bottender-py")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree, not installed
     __version__ = "0.0.0"
 
-__all__ = ["Context", "StateWarning", "__version__"]
+__all__ = ["Bot", "Context", "StateWarning", "__version__", "create_app"]

@@ -189,3 +189,11 @@ class Connector(ABC):
     @abstractmethod
     def create_context(self, event: Event, session: Session | None) -> Context:
         """The context the bot is handed for ``event``."""
+
+    def conversation_context(self, session: Session) -> Context:
+        """A context for work outside a webhook (``Bot.conversation``): no event to answer.
+
+        Its sends go to the session's conversation as pushes. Platforms that
+        cannot start a conversation themselves refuse with ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{self.platform} cannot send outside a webhook")

@@ -255,3 +255,20 @@ class LineConnector(Connector):
             self.client,
             reply_fallback_to_push=self.reply_fallback_to_push,
         )
+
+    def conversation_context(self, session: Session) -> LineContext:
+        """No reply token: every message is pushed to the session's user, group or room.
+
+        The source comes from what the session recorded, else from the id's
+        form (LINE ids start with U for users, C for groups, R for rooms).
+        """
+        target = session.id.partition(":")[2]
+        kinds = {"U": "user", "C": "group", "R": "room"}
+        kind = next(
+            (k for k, v in (("group", session.group), ("room", session.room)) if v), None
+        ) or kinds.get(target[:1], "user")
+        source: dict[str, Any] = {"type": kind, SOURCE_ID_FIELDS[kind]: target}
+        if session.user and kind != "user":
+            source["userId"] = session.user.get("id")
+        raw = {"type": "conversation", "mode": "active", "source": source}
+        return self.create_context(LineEvent(raw), session)

@@ -258,6 +258,17 @@ class TelegramConnector(Connector):
             event, session, self.initial_state, self.client, self._chat_id(event)
         )
 
+    def conversation_context(self, session: Session) -> TelegramContext:
+        """Sends go to the chat named by the session id (``telegram:<chat id>``)."""
+        key = session.id.partition(":")[2]
+        try:
+            chat_id = int(key)
+        except ValueError:
+            raise ValueError(f"{session.id!r} names no Telegram chat") from None
+        raw = {"update_id": 0, "conversation": {"chat": {"id": chat_id}}}
+        event = TelegramEvent(raw, "conversation")
+        return TelegramContext(event, session, self.initial_state, self.client, chat_id)
+
 
 def _dict(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,11 +22,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bottender.connectors.base import BadRequest, Connector
 from bottender.server.channels import build_connectors
-from bottender.server.config import Config
+from bottender.server.config import Config, load_config
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
@@ -36,6 +37,11 @@ logger = logging.getLogger("bottender.server")
 #: How long shutdown waits for events still running after their answer went out.
 SHUTDOWN_GRACE_SECONDS = 25.0
 OK_BODY = b'{"ok":true}'
+NOT_STARTED = (
+    "webhook refused: the gateway's store and HTTP client are not open. Mounted in another"
+    " ASGI app, run the gateway's lifespan from the outer app's:"
+    " `async with bot_app.router.lifespan_context(bot_app): yield` (see README)"
+)
 
 
 class BodyTooLarge(Exception):
@@ -102,8 +108,13 @@ class Gateway:
         store: SessionStore | None = None,
         connectors: list[Connector] | None = None,
         clock: Callable[[], float] = time.time,
+        http: Any = None,
     ) -> None:
         self.config = config
+        self.clock = clock
+        #: An HTTP client handed in (BotTester's recording platform) is the caller's to close.
+        self._given_http = http
+        self.started = False
         self.store = store if store is not None else build_store(config, clock=clock)
         self.connectors = connectors if connectors is not None else build_connectors(config)
         self.runtime = Runtime(
@@ -118,13 +129,17 @@ class Gateway:
 
     async def start(self) -> None:
         await self.store.open()
-        # One pooled client per process; limit_per_host=0 lets every event call at once.
-        self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
-        )
+        if self._given_http is not None:
+            self.http = self._given_http
+        else:
+            # One pooled client per process; limit_per_host=0 lets every event call at once.
+            self.http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            )
         for connector in self.connectors:
             await connector.start(self.http)
+        self.started = True
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self.background:
@@ -133,8 +148,10 @@ class Gateway:
             for task in pending:
                 logger.error("abandoning an event still running after %.0f s", grace)
                 task.cancel()
-        if self.http is not None:
+        self.started = False
+        if self.http is not None and self._given_http is None:
             await self.http.close()
+        self.http = None
         await self.store.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
@@ -184,6 +201,11 @@ class Gateway:
         started: float,
     ) -> Response:
         platform = connector.platform
+        if not self.started:
+            # Mounted in another app whose lifespan does not run ours: say so, never 500.
+            logger.error(NOT_STARTED)
+            fields["error"] = "gateway not started"
+            return _error(503, "gateway not started (its lifespan has not run)")
         limit = self.config.max_body_size
         try:
             body = await read_body(request, limit)
@@ -295,7 +317,23 @@ async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
-def create_app(config: Config, **gateway_options: Any) -> Starlette:
+def create_app(
+    config: Config | str | os.PathLike[str] | None = None, **gateway_options: Any
+) -> Starlette:
+    """The gateway as a Starlette app: webhooks, /healthz and the config's own ``routes``.
+
+    ``config`` is a loaded :class:`Config` or the path of a ``bottender_config.py``
+    (default: the working directory's). The app's lifespan opens and closes the
+    store and the HTTP client; mounted under a prefix in another app, whose
+    lifespan Starlette and FastAPI do not chain, enter it from the outer app's
+    lifespan: ``async with bot_app.router.lifespan_context(bot_app): yield``.
+    ``app.state.bot`` is a :class:`~bottender.server.bot.Bot` on the same store
+    and clients, for routes that call ``bot.conversation(...)``.
+    """
+    from bottender.server.bot import Bot
+
+    if not isinstance(config, Config):
+        config = load_config(config)
     gateway = Gateway(config, **gateway_options)
 
     @contextlib.asynccontextmanager
@@ -306,13 +344,15 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
         finally:
             await gateway.stop()
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     routes += [
         Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
         for c in gateway.connectors
     ]
+    routes += config.routes
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: refused_route}
     )
     app.state.gateway = gateway
+    app.state.bot = Bot(gateway)
     return app

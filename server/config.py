@@ -67,6 +67,8 @@ class Config:
     #: Enabled channels only, each with its defaults filled in.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    #: The bot's own routes (OAuth callbacks, payment webhooks), served beside the webhooks.
+    routes: list[Any] = field(default_factory=list)
 
 
 def load_config(
@@ -85,7 +87,17 @@ def load_config(
         if directory not in sys.path:
             sys.path.insert(0, directory)
     module = _import_config(config_path)
+    return config_from_module(module, config_path, app_override=app_override, need_app=need_app)
 
+
+def config_from_module(
+    module: Any,
+    config_path: Path,
+    *,
+    app_override: str | None = None,
+    need_app: bool = True,
+) -> Config:
+    """Check the names of an imported config (or any object holding them, as BotTester builds)."""
     app_value = app_override or getattr(module, "app", None)
     if need_app:
         app, app_ref = _resolve_app(app_value)
@@ -128,6 +140,7 @@ def load_config(
         store_options=dict(store_options),
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
+        routes=_routes(getattr(module, "routes", [])),
     )
 
 
@@ -214,3 +227,17 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
     if len(set(paths)) != len(paths):
         raise ConfigError(f"channels: two enabled channels share the path {paths[0]!r}")
     return enabled
+
+
+def _routes(value: Any) -> list[Any]:
+    """``routes = [Route(...), Mount(...)]``: Starlette routes the gateway serves too."""
+    from starlette.routing import BaseRoute
+
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"routes must be a list of Starlette routes, got {type(value).__name__}")
+    for index, route in enumerate(value):
+        if not isinstance(route, BaseRoute):
+            raise ConfigError(
+                f"routes[{index}] must be a Starlette Route or Mount, got {type(route).__name__}"
+            )
+    return list(value)

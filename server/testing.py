@@ -1,0 +1,478 @@
+"""``BotTester``: a bot's real runtime, connectors and store, driven in-process.
+
+Test users post webhook bodies shaped and signed as LINE and Telegram send them
+straight into the gateway's Starlette app (an ASGI call, no socket), and the
+API clients send through a recording stand-in for aiohttp's ``ClientSession``
+that answers as the platforms do (no network, no tokens). So a test exercises
+the same verify -> parse -> lock -> bot -> flush -> save path as production.
+
+Failures read as conversations: a bot that raises fails the action with its
+exception and the conversation so far; ``user.replies`` shows the
+conversation in its repr; and under pytest a failing test gets a "bottender
+conversation" section with every tester's transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import copy
+import logging
+import os
+import sys
+import traceback
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from bottender.connectors.line_testing import LineDouble, LineUser
+from bottender.connectors.telegram_testing import TelegramDouble, TelegramUser
+from bottender.connectors.testing import Answer, ApiCall, Replies, Reply, TestUser
+from bottender.server.config import Config, ConfigError, config_from_module, load_config
+
+__all__ = ["BotError", "BotTester", "Replies", "Reply"]
+
+#: The tester whose action is running, so errors logged by its events are its own.
+_current: contextvars.ContextVar[BotTester | None] = contextvars.ContextVar(
+    "bottender_tester", default=None
+)
+#: Testers of the running test, for the pytest report (see pytest_runtest_makereport).
+_recent: collections.deque[BotTester] = collections.deque(maxlen=20)
+
+
+class BotError(AssertionError):
+    """The bot raised while handling a test user's action (or the gateway refused it)."""
+
+
+class BotTester:
+    """The bot under test. ``async with BotTester(app) as bot:`` then make users talk.
+
+    ``app`` is an action, a router or ``"module:function"``. ``initial_state``,
+    ``driver`` (``"memory"`` by default; ``"file"``, ``"redis"``, ``"mongo"``
+    with their options in ``session={"stores": {...}}``) and any other name of
+    ``bottender_config.py`` (``session``, ``channels``...) configure it as the
+    config file would. Both channels are enabled with test credentials.
+
+    ``raise_errors`` (default ``True``): an action whose bot raised fails
+    with :class:`BotError`; with ``False`` the error is only kept in
+    ``bot.errors``, for tests of what the user sees after a failure.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        app: Any = None,
+        *,
+        initial_state: Mapping[str, Any] | None = None,
+        driver: str = "memory",
+        raise_errors: bool = True,
+        **config: Any,
+    ) -> None:
+        names = dict(config)
+        if app is not None:
+            names["app"] = app
+        if initial_state is not None:
+            names["initial_state"] = dict(initial_state)
+        session = dict(names.get("session") or {})
+        session.setdefault("driver", driver)
+        names["session"] = session
+        self._names = names
+        self._path = Path("<BotTester>")
+        self.raise_errors = raise_errors
+        self._line = LineDouble()
+        self._telegram = TelegramDouble()
+        self._doubles = {"line": self._line, "telegram": self._telegram}
+        self.http = RecordingHttp(self)
+        #: Every API call the bot made, in order (replies or not).
+        self.calls: list[ApiCall] = []
+        #: Exceptions the bot raised, in order.
+        self.errors: list[BaseException] = []
+        self._replies: dict[str, Replies] = {}
+        self._log: list[tuple[str, str]] = []
+        self._states: dict[str, dict[str, Any]] = {}
+        self._app: Any = None
+        self._lifespan: Any = None
+        self._catcher = _ErrorCatcher(self)
+        self.config: Config | None = None
+        _recent.append(self)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **options: Any) -> BotTester:
+        """The bot of ``bottender_config.py`` (working directory, or ``path``), on its store.
+
+        Its channels are replaced by test ones (same paths and options).
+        """
+        from bottender.server.config import DEFAULT_CONFIG_FILE, _import_config
+
+        config_path = Path(path or DEFAULT_CONFIG_FILE).resolve()
+        load_config(config_path)  # .env, sys.path and every check, as `bottender start`
+        module = _import_config(config_path)
+        names = {k: v for k, v in vars(module).items() if not k.startswith("__")}
+        tester = cls(**{**names, **options})
+        tester._path = config_path
+        return tester
+
+    # --- lifetime --------------------------------------------------------------
+
+    async def __aenter__(self) -> BotTester:
+        from bottender.server.app import create_app
+
+        self.config = self._load()
+        self._app = create_app(self.config, http=self.http)
+        self._lifespan = self._app.router.lifespan_context(self._app)
+        await self._lifespan.__aenter__()
+        logging.getLogger("bottender").addHandler(self._catcher)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        logging.getLogger("bottender").removeHandler(self._catcher)
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is not None:
+            await lifespan.__aexit__(None, None, None)
+
+    def _load(self) -> Config:
+        names = dict(self._names)
+        channels = dict(names.get("channels") or {})
+        for name, double in self._doubles.items():
+            channels[name] = double.channel(dict(channels.get(name) or {}))
+        names["channels"] = channels
+        if isinstance(names.get("app"), str) and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))  # "examples.counter:app", as the CLI imports it
+        module = types.SimpleNamespace(**names)
+        try:
+            return config_from_module(module, self._path)
+        except ConfigError as error:
+            raise ConfigError(f"BotTester: {error}") from None
+
+    # --- users -----------------------------------------------------------------
+
+    def line_user(self, user_id: str = "U1") -> LineUser:
+        return LineUser(self, self._line, user_id)
+
+    def line_group(self, group_id: str = "C1", *, user: str | LineUser = "U1") -> LineUser:
+        user_id = user.user_id if isinstance(user, LineUser) else user
+        return LineUser(self, self._line, user_id, group_id)
+
+    def telegram_user(self, user_id: int = 42, **profile: Any) -> TelegramUser:
+        return TelegramUser(self, self._telegram, user_id, **profile)
+
+    def telegram_group(
+        self, chat_id: int = -100, *, user: int | TelegramUser = 42, **profile: Any
+    ) -> TelegramUser:
+        user_id = user.user_id if isinstance(user, TelegramUser) else user
+        return TelegramUser(self, self._telegram, user_id, chat_id, **profile)
+
+    # --- what happened -------------------------------------------------------------
+
+    def state(self, user: TestUser | str) -> dict[str, Any]:
+        """The state saved after the conversation's last event (``initial_state`` before one)."""
+        conversation = user if isinstance(user, str) else user.conversation
+        if conversation in self._states:
+            return copy.deepcopy(self._states[conversation])
+        return copy.deepcopy(self.config.initial_state if self.config else {})
+
+    async def read_state(self, user: TestUser | str) -> dict[str, Any] | None:
+        """The state in the store now (``None``: no session), e.g. after ``bot.conversation``."""
+        conversation = user if isinstance(user, str) else user.conversation
+        session = await self.gateway.store.read(conversation)
+        return None if session is None else session.state
+
+    @property
+    def gateway(self) -> Any:
+        if self._app is None:
+            raise RuntimeError("use the tester inside `async with BotTester(...) as bot:`")
+        return self._app.state.gateway
+
+    @property
+    def bot(self) -> Any:
+        """A :class:`~bottender.server.bot.Bot` on the tester's store and recording platform."""
+        return self._app.state.bot
+
+    def replies_of(self, conversation: str) -> Replies:
+        replies = self._replies.get(conversation)
+        if replies is None:
+            replies = self._replies[conversation] = Replies(
+                transcript=lambda: self.transcript(conversation)
+            )
+        return replies
+
+    def transcript(self, conversation: str | None = None) -> str:
+        lines = [
+            line if conversation else f"{where}  {line}"
+            for where, line in self._log
+            if conversation is None or where == conversation
+        ]
+        return "\n".join(lines) or "(nothing said yet)"
+
+    # --- the two halves: webhooks in, API calls out -------------------------------
+
+    async def deliver(
+        self, user: TestUser, body: bytes, headers: dict[str, str], said: str
+    ) -> Replies:
+        """Post one webhook body for ``user``; the replies its handling produced."""
+        if self._app is None:
+            raise RuntimeError("use the tester inside `async with BotTester(...) as bot:`")
+        self._log.append((user.conversation, f"{user.name} {said}"))
+        replies = self.replies_of(user.conversation)
+        before, errors = len(replies), len(self.errors)
+        token = _current.set(self)
+        try:
+            path = self._doubles[user.platform].path
+            status, answer = await asgi_post(self._app, path, body, headers)
+        finally:
+            _current.reset(token)
+        session = await self.gateway.store.read(user.conversation)
+        if session is not None:
+            self._states[user.conversation] = session.state
+        if status != 200:
+            self._log.append((user.conversation, f"(gateway answered {status}: {answer!r})"))
+            raise BotError(
+                f"the gateway answered {status} {answer.decode(errors='replace')}"
+                f"\n\nconversation so far:\n{self.transcript(user.conversation)}"
+            )
+        new_errors = self.errors[errors:]
+        if new_errors and self.raise_errors:
+            error = new_errors[0]
+            trace = "".join(traceback.format_exception(error)).rstrip()
+            raise BotError(
+                f"the bot raised {type(error).__name__}: {error}\n\n{trace}"
+                f"\n\nconversation so far:\n{self.transcript(user.conversation)}"
+            ) from error
+        return Replies(replies[before:], transcript=lambda: self.transcript(user.conversation))
+
+    def record(self, call: ApiCall) -> Answer:
+        """Answer one API call as its platform would, noting the replies in it."""
+        self.calls.append(call)
+        for double in self._doubles.values():
+            if double.owns(call):
+                answer, replies = double.answer(call)
+                for conversation, reply in replies:
+                    self.replies_of(conversation).append(reply)
+                    shown = reply.text if reply.text is not None else f"[{reply.kind}]"
+                    self._log.append((conversation, f"bot: {shown}"))
+                return answer
+        return Answer(404, {"message": f"no such API: {call.path}"})
+
+    def note_error(self, error: BaseException) -> None:
+        self.errors.append(error)
+        where = self._log[-1][0] if self._log else "-"
+        self._log.append((where, f"bot raised {type(error).__name__}: {error}"))
+
+
+async def asgi_post(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One POST through the ASGI app, in-process: the status and the response body."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"bot.test"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+        ],
+        "client": ("127.0.0.1", 0),
+        "server": ("bot.test", 443),
+    }
+    sent = False
+    done = asyncio.Event()
+    status = 500
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                done.set()
+
+    await app(scope, receive, send)
+    done.set()
+    return status, b"".join(chunks)
+
+
+class _ErrorCatcher(logging.Handler):
+    """Collects the exceptions the runtime logs while one of this tester's actions runs."""
+
+    def __init__(self, tester: BotTester) -> None:
+        super().__init__(logging.ERROR)
+        self._tester = tester
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None and _current.get() is self._tester:
+            self._tester.note_error(record.exc_info[1])
+
+
+# --- the recording platform: aiohttp's ClientSession, as far as the clients use it ---
+
+
+class RecordingHttp:
+    """Stands in for the gateway's ``aiohttp.ClientSession``: calls are recorded and answered.
+
+    The platform clients (connectors/line_api.py, telegram_api.py) run their
+    own code unchanged: URL building, headers, JSON or multipart encoding,
+    retries and error handling; only the socket is missing.
+    """
+
+    closed = False
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def request(self, method: str, url: Any, **options: Any) -> _Pending:
+        return _Pending(self._call(method, str(url), options))
+
+    def get(self, url: Any, **options: Any) -> _Pending:
+        return self.request("GET", url, **options)
+
+    def post(self, url: Any, **options: Any) -> _Pending:
+        return self.request("POST", url, **options)
+
+    def put(self, url: Any, **options: Any) -> _Pending:
+        return self.request("PUT", url, **options)
+
+    def delete(self, url: Any, **options: Any) -> _Pending:
+        return self.request("DELETE", url, **options)
+
+    async def close(self) -> None:
+        """The tester owns it; the gateway never closes a client it was given."""
+
+    async def _call(self, method: str, url: str, options: dict[str, Any]) -> _Response:
+        await asyncio.sleep(0)  # a call is a suspension point, as over a socket
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        query.update({str(k): str(v) for k, v in (options.get("params") or {}).items()})
+        call = ApiCall(
+            method.upper(),
+            url,
+            parts.path,
+            {str(k): str(v) for k, v in (options.get("headers") or {}).items()},
+            _decode_body(options),
+            query,
+        )
+        answer = self._tester.record(call)
+        if answer.content is not None:
+            return _Response(answer.status, answer.content, answer.content_type)
+        return _Response(answer.status, orjson.dumps(answer.body), "application/json")
+
+
+def _decode_body(options: dict[str, Any]) -> Any:
+    if options.get("json") is not None:
+        return options["json"]
+    data = options.get("data")
+    if data is None:
+        return None
+    if isinstance(data, bytes | bytearray | str):
+        raw = bytes(data, "utf-8") if isinstance(data, str) else bytes(data)
+        try:
+            return orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return raw
+    fields = getattr(data, "_fields", None)  # aiohttp.FormData
+    if fields is not None:
+        return {str(opts.get("name")): _field_value(value) for opts, _, value in fields}
+    if isinstance(data, Mapping):
+        return dict(data)
+    return data
+
+
+def _field_value(value: Any) -> Any:
+    if hasattr(value, "read"):
+        value = value.read()
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+class _Response:
+    """The parts of ``aiohttp.ClientResponse`` the clients read."""
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        self.status = status
+        self._body = body
+        self.content_type = content_type
+        self.headers = {"Content-Type": content_type}
+        self.ok = status < 400
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def text(self) -> str:
+        return self._body.decode()
+
+    async def json(self, **_: Any) -> Any:
+        return orjson.loads(self._body) if self._body else None
+
+    def release(self) -> None:
+        pass
+
+    def raise_for_status(self) -> None:
+        if self.status >= 400:
+            raise RuntimeError(f"HTTP {self.status}")
+
+
+class _Pending:
+    """What ``session.request(...)`` returns: awaitable, and an async context manager."""
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._response: _Response | None = None
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> _Response:
+        self._response = await self._coro
+        return self._response
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+# --- pytest: a failing test shows its bots' conversations -------------------------
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    _recent.clear()
+
+
+def _report_sections() -> list[tuple[str, str]]:
+    return [("bottender conversation", tester.transcript()) for tester in _recent if tester._log]
+
+
+try:  # the hook wrapper needs pytest; without it BotTester works the same
+    import pytest
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" and report.failed:
+            report.sections.extend(_report_sections())
+
+except ImportError:  # pragma: no cover
+    pass
