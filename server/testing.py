@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import copy
 import logging
@@ -23,7 +24,7 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -182,6 +183,20 @@ class BotTester:
         conversation = user if isinstance(user, str) else user.conversation
         session = await self.gateway.store.read(conversation)
         return None if session is None else session.state
+
+    @contextlib.asynccontextmanager
+    async def conversation(self, session_id: str) -> AsyncIterator[Any]:
+        """``Bot.conversation`` on the tester's store: sends are pushes, recorded as replies."""
+        self._log.append((session_id, "(bot.conversation outside a webhook)"))
+        async with self.bot.conversation(session_id) as context:
+            yield context
+        session = await self.gateway.store.read(session_id)
+        if session is not None:
+            self._states[session_id] = session.state
+
+    def client(self, channel: str) -> Any:
+        """The channel's API client, sending to the recording platform."""
+        return self.bot.client(channel)
 
     @property
     def gateway(self) -> Any:
