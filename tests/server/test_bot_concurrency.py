@@ -35,7 +35,7 @@ async def conversations(bot: Bot, count: int) -> None:
 
 @pytest.mark.parametrize("driver", ["file", "redis"])
 def test_conversations_and_events_of_one_session_across_two_processes_lose_nothing(
-    driver: str, tmp_path: Path, request: pytest.FixtureRequest, fake_platform, start_gateways
+    driver: str, tmp_path: Path, request: pytest.FixtureRequest, fake_platform
 ) -> None:
     config = write_config(
         tmp_path,
@@ -46,7 +46,7 @@ def test_conversations_and_events_of_one_session_across_two_processes_lose_nothi
             "telegram": {"enabled": True, "access_token": "T", "origin": fake_platform.origin}
         },
     )
-    (url,) = start_gateways(config, 1)
+    (url,) = request.getfixturevalue("start_gateways")(config, 1)
 
     async def both() -> tuple[list[int], dict]:
         async with Bot.from_config(config) as bot:
