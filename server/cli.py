@@ -19,6 +19,7 @@ from bottender.connectors.api import PlatformApiError
 from bottender.server.config import Config, ConfigError, load_config
 from bottender.server.dev import DevError
 from bottender.server.logs import LOG_FORMATS
+from bottender.server.sessions_cli import add_sessions_command
 from bottender.server.tunnels import TUNNELS, TunnelError
 from bottender.server.webhooks import WebhookError
 from bottender.sessions.base import StoreUnavailable
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in line_actions.choices.values():
         _add_config_options(sub)
         sub.set_defaults(handler=cmd_line_webhook)
+    add_sessions_command(commands, _add_config_options)
     return parser
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 
 from bottender.sessions.session import Session
@@ -113,3 +113,33 @@ class SessionStore(ABC):
             yield checkout
             if checkout.to_save is not None:
                 await self.write(checkout.to_save)
+
+    # --- operators' primitives (``bottender sessions list|show|delete``) ---------------
+
+    async def list_sessions(self, limit: int | None = None) -> AsyncIterator[Session]:
+        """Stored sessions, at most ``limit``, streamed: never all of them in memory at once.
+
+        The default reads :meth:`all`, which every driver streams in batches
+        (Redis ``SCAN``, a MongoDB cursor, ``os.scandir``).
+        """
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        async with aclosing(self.all()) as sessions:
+            async for session in sessions:
+                yield session
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    async def delete(self, key: str) -> bool:
+        """Forget one session under its lock, as an operator erasing it does.
+
+        An event of the session in progress (on any process sharing the store)
+        finishes and writes first; none can write it back half-way through.
+        Returns whether there was a session to delete.
+        """
+        async with self.lock(key):
+            existed = await self.read(key) is not None
+            await self.destroy(key)
+        return existed

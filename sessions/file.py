@@ -48,6 +48,8 @@ PREFIX_CHARS = 40
 STALE_TEMP_SECONDS = 3600
 #: Expired event claims are swept at most this often (seconds of the store's clock).
 MAX_SWEEP_INTERVAL = 3600
+#: Directory entries read per step when listing sessions.
+LIST_BATCH = 500
 
 
 def file_name(key: str) -> str:
@@ -121,13 +123,21 @@ class FileStore(SessionStore):
             os.unlink(path)
 
     async def all(self) -> AsyncIterator[Session]:
+        """Streams the directory with ``os.scandir``, a batch of names at a time."""
         with self._errors("listing sessions"):
-            names = await asyncio.to_thread(os.listdir, self.dirname)
-        for name in names:
-            if name.endswith(SUFFIX) and not name.startswith("."):
-                session = await asyncio.to_thread(self._read, self.dirname / name, None)
-                if session is not None:  # destroyed since the listing
-                    yield session
+            entries = await asyncio.to_thread(os.scandir, self.dirname)
+        try:
+            while True:
+                with self._errors("listing sessions"):
+                    names = await asyncio.to_thread(_next_names, entries, LIST_BATCH)
+                if not names:
+                    return
+                for name in names:
+                    session = await asyncio.to_thread(self._read, self.dirname / name, None)
+                    if session is not None:  # destroyed since the listing
+                        yield session
+        finally:
+            entries.close()
 
     def lock(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._hold(key)
@@ -337,3 +347,14 @@ def _parse_float(data: bytes) -> float | None:
         return float(data)
     except ValueError:
         return None
+
+
+def _next_names(entries: Iterator[os.DirEntry[str]], count: int) -> list[str]:
+    """Up to ``count`` session file names from a scandir iterator (fewer at its end)."""
+    names: list[str] = []
+    for entry in entries:
+        if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
+            names.append(entry.name)
+            if len(names) >= count:
+                break
+    return names

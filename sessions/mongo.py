@@ -50,6 +50,8 @@ CLIENT_TIMEOUTS_MS = {
 }
 SESSION_TTL_INDEX = "touched_at_ttl"
 EVENT_TTL_INDEX = "expires_at_ttl"
+#: Documents per round trip when listing sessions.
+LIST_BATCH = 500
 UNLOCK = {"$unset": {"lock_owner": "", "lock_expires": ""}}
 
 
@@ -272,6 +274,34 @@ class MongoStore(LeasedStore):
             raise _Held from error
         except (PyMongoError, BSONError) as error:
             raise StoreError(f"MongoDB at {self.display_url}: {doing} failed: {error}") from error
+
+    # --- operators' primitives ----------------------------------------------------
+
+    async def list_sessions(self, limit: int | None = None) -> AsyncIterator[Session]:
+        """A cursor read in batches; the limit is the server's."""
+        if limit is not None and limit <= 0:
+            return
+        with self._errors("listing sessions"):
+            cursor = self._sessions.find({"session": {"$exists": True}}, {"session": 1})
+            cursor = cursor.batch_size(LIST_BATCH)
+            if limit is not None:
+                cursor = cursor.limit(limit)
+            async for doc in cursor:
+                session = self._live_session(doc)
+                if session is not None:
+                    yield session
+
+    async def delete(self, key: str) -> bool:
+        """Take the session's lock, then delete the document with the lock in it."""
+        async with self._local(key):
+            token, acquired = await self._acquire(key, read=False)
+            try:
+                with self._errors(f"deleting session {key!r}"):
+                    await self._sessions.delete_one({"_id": key, "lock_owner": token})
+            except BaseException:
+                await self._release_quietly(key, token, acquired)
+                raise
+        return acquired.existed
 
 
 class _Held(Exception):
