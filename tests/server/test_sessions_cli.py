@@ -114,6 +114,6 @@ def test_a_store_that_is_down_is_named(tmp_path, capsys):
         tmp_path,
         session={"driver": "redis", "stores": {"redis": {"url": "redis://127.0.0.1:1/0"}}},
     )
-    status, out, err = run(capsys, "list", "--config", str(config))
+    status, _, err = run(capsys, "list", "--config", str(config))
     assert status == 2
     assert err.startswith("bottender: session store unavailable: cannot reach Redis at")
