@@ -117,7 +117,11 @@ def fastapi_app(config_path: Path) -> FastAPI:
 
 
 def test_fastapi_serves_the_gateway_under_a_prefix(config_path, fake_platform):
-    with serve(fastapi_app(config_path)) as url:
+    app = fastapi_app(config_path)
+    (gateway,) = [m.app.state.gateway for m in app.routes if isinstance(m, Mount)]
+    assert not gateway.started
+    with serve(app) as url:
+        assert gateway.started and gateway.http is not None
         assert http(url + "/", method="GET").json() == {"site": "shop"}
         assert http(url + "/bot/healthz", method="GET").status == 200
 
@@ -142,6 +146,8 @@ def test_fastapi_serves_the_gateway_under_a_prefix(config_path, fake_platform):
         assert push.json == {"to": "U1", "messages": [{"type": "text", "text": "Payment received"}]}
         assert post_line(url + "/bot/webhooks/line", line_body("again", "01HTEST2")) == 200
         assert fake_platform.texts("/reply")[-1] == "Count: 2"  # the state kept "paid" and count
+    # The outer app's shutdown ran the gateway's: store and HTTP client closed.
+    assert not gateway.started and gateway.http is None
 
 
 async def test_mounted_without_its_lifespan_the_gateway_says_so_with_503(config_path, caplog):
