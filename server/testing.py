@@ -60,8 +60,9 @@ class BotTester:
     config file would. Both channels are enabled with test credentials.
 
     ``raise_errors`` (default ``True``): an action whose bot raised fails
-    with :class:`BotError`; with ``False`` the error is only kept in
-    ``bot.errors``, for tests of what the user sees after a failure.
+    with :class:`BotError`, unless the config has an ``error_handler`` (what
+    it sends is then the bot's answer); either way, and with ``False``, the
+    exception is kept in ``bot.errors``.
     """
 
     __test__ = False
@@ -252,7 +253,9 @@ class BotTester:
                 f"\n\nconversation so far:\n{self.transcript(user.conversation)}"
             )
         new_errors = self.errors[errors:]
-        if new_errors and self.raise_errors:
+        # With an error_handler, what the user sees after an error is the bot's own behaviour.
+        handled = getattr(self.config, "error_handler", None) is not None
+        if new_errors and self.raise_errors and not handled:
             error = new_errors[0]
             trace = "".join(traceback.format_exception(error)).rstrip()
             raise BotError(
