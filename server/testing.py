@@ -433,8 +433,15 @@ class _Response:
         self.status = status
         self._body = body
         self.content_type = content_type
-        self.headers = {"Content-Type": content_type}
+        self.headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
         self.ok = status < 400
+        self.content = _Stream(body)
+
+    async def __aenter__(self) -> _Response:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
     async def read(self) -> bytes:
         return self._body
@@ -451,6 +458,24 @@ class _Response:
     def raise_for_status(self) -> None:
         if self.status >= 400:
             raise RuntimeError(f"HTTP {self.status}")
+
+
+class _Stream:
+    """``response.content``, for clients that stream large bodies (message content)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self, n: int = -1) -> bytes:
+        body, self._body = (self._body, b"") if n < 0 else (self._body[:n], self._body[n:])
+        return body
+
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+        while chunk := await self.read(size):
+            yield chunk
+
+    def iter_any(self) -> AsyncIterator[bytes]:
+        return self.iter_chunked(64 * 1024)
 
 
 class _Pending:

@@ -132,10 +132,8 @@ class FileStore(SessionStore):
                     names = await asyncio.to_thread(_next_names, entries, LIST_BATCH)
                 if not names:
                     return
-                for name in names:
-                    session = await asyncio.to_thread(self._read, self.dirname / name, None)
-                    if session is not None:  # destroyed since the listing
-                        yield session
+                for session in await asyncio.to_thread(self._read_many, names):
+                    yield session
         finally:
             entries.close()
 
@@ -196,6 +194,11 @@ class FileStore(SessionStore):
         if key is not None and session.id != key:
             raise StoreError(f"session file {path} holds {session.id!r}, not {key!r}")
         return session
+
+    def _read_many(self, names: list[str]) -> list[Session]:
+        """The sessions of a batch of file names; files removed since the listing are skipped."""
+        sessions = (self._read(self.dirname / name, None) for name in names)
+        return [session for session in sessions if session is not None]
 
     def _write(self, path: Path, data: bytes) -> None:
         with self._errors(f"writing session file {path}"):

@@ -57,3 +57,22 @@ async def test_delete_waits_for_an_event_holding_the_lock_and_then_erases_its_wr
     assert await deleting is True
     assert await holder.read("line:U1") is None
     assert await backend.lock_residue() == []
+
+
+async def test_the_file_store_lists_a_batch_at_a_time(file_backend: Backend, monkeypatch) -> None:
+    """Files are read a batch at a time: sessions deleted after the first batch are not seen,
+    so a listing never holds more than a batch of sessions in memory."""
+    from bottender.sessions import file
+
+    monkeypatch.setattr(file, "LIST_BATCH", 2)
+    store = await file_backend.make()
+    for number in range(6):
+        await store.write(Session(f"line:U{number}", {"n": number}))
+
+    seen = []
+    async for session in store.list_sessions():
+        seen.append(session.id)
+        if len(seen) == 1:
+            for number in range(6):
+                await store.destroy(f"line:U{number}")
+    assert len(seen) == 2
