@@ -199,3 +199,15 @@ def test_works_without_pytest_asyncio_under_asyncio_run_and_anyio():
 
     assert asyncio.run(conversation()) == ["Count: 1", "Count: 2"]
     assert anyio.run(conversation) == ["Count: 1", "Count: 2"]
+
+
+async def test_from_config_defaults_to_the_projects_own_config(monkeypatch):
+    from tests.server.conftest import PROJECT_ENV, ROOT
+
+    for name in PROJECT_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(ROOT)
+    async with BotTester.from_config() as bot:  # ./bottender_config.py: the counter, no tokens
+        assert bot.config.path == ROOT / "bottender_config.py"
+        assert await bot.line_user("U1").says("hi") == ["Count: 1"]
+        assert await bot.telegram_user(42).says("hi") == ["Count: 1"]
