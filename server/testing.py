@@ -20,7 +20,9 @@ import contextvars
 import copy
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 import types
 from collections.abc import AsyncIterator, Mapping
@@ -98,6 +100,7 @@ class BotTester:
         self._app: Any = None
         self._lifespan: Any = None
         self._catcher = _ErrorCatcher(self)
+        self._temporary: list[str] = []
         self.config: Config | None = None
         _recent.append(self)
 
@@ -132,8 +135,26 @@ class BotTester:
     async def __aexit__(self, *exc: object) -> None:
         logging.getLogger("bottender").removeHandler(self._catcher)
         lifespan, self._lifespan = self._lifespan, None
-        if lifespan is not None:
-            await lifespan.__aexit__(None, None, None)
+        try:
+            if lifespan is not None:
+                await lifespan.__aexit__(None, None, None)
+        finally:
+            for directory in self._temporary:
+                shutil.rmtree(directory, ignore_errors=True)
+            self._temporary.clear()
+
+    def _session_options(self, session: dict[str, Any]) -> dict[str, Any]:
+        """The file driver without a ``dirname`` gets a directory of its own, removed on exit,
+        rather than ``.session`` in the working directory."""
+        if session.get("driver") != "file":
+            return session
+        stores = dict(session.get("stores") or {})
+        file_options = dict(stores.get("file") or {})
+        if "dirname" not in file_options:
+            directory = tempfile.mkdtemp(prefix="bottender-test-")
+            self._temporary.append(directory)
+            file_options["dirname"] = directory
+        return {**session, "stores": {**stores, "file": file_options}}
 
     def _load(self) -> Config:
         names = dict(self._names)
@@ -141,6 +162,7 @@ class BotTester:
         for name, double in self._doubles.items():
             channels[name] = double.channel(dict(channels.get(name) or {}))
         names["channels"] = channels
+        names["session"] = self._session_options(names.get("session") or {})
         if isinstance(names.get("app"), str) and str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))  # "examples.counter:app", as the CLI imports it
         module = types.SimpleNamespace(**names)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +213,13 @@ async def test_from_config_defaults_to_the_projects_own_config(monkeypatch):
         assert bot.config.path == ROOT / "bottender_config.py"
         assert await bot.line_user("U1").says("hi") == ["Count: 1"]
         assert await bot.telegram_user(42).says("hi") == ["Count: 1"]
+
+
+async def test_the_file_driver_without_a_directory_gets_a_temporary_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    async with BotTester("examples.counter:app", initial_state={"count": 0}, driver="file") as bot:
+        directory = str(bot.gateway.store.dirname)
+        assert Path(directory).parent != tmp_path and os.path.isdir(directory)
+        assert await bot.line_user("U1").says("hi") == ["Count: 1"]
+    assert not os.path.exists(directory)
+    assert os.listdir(tmp_path) == []  # no .session left in the working directory
