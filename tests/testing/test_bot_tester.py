@@ -215,11 +215,19 @@ async def test_from_config_defaults_to_the_projects_own_config(monkeypatch):
         assert await bot.telegram_user(42).says("hi") == ["Count: 1"]
 
 
-async def test_the_file_driver_without_a_directory_gets_a_temporary_one(tmp_path, monkeypatch):
+def test_the_file_driver_without_a_directory_gets_a_temporary_one(tmp_path, monkeypatch):
+    import asyncio
+
     monkeypatch.chdir(tmp_path)
-    async with BotTester("examples.counter:app", initial_state={"count": 0}, driver="file") as bot:
-        directory = str(bot.gateway.store.dirname)
-        assert Path(directory).parent != tmp_path and os.path.isdir(directory)
-        assert await bot.line_user("U1").says("hi") == ["Count: 1"]
+
+    async def talk() -> tuple[str, list]:
+        options = {"initial_state": {"count": 0}, "driver": "file"}
+        async with BotTester("examples.counter:app", **options) as bot:
+            replies = await bot.line_user("U1").says("hi")
+            return str(bot.gateway.store.dirname), replies
+
+    directory, replies = asyncio.run(talk())
+    assert replies == ["Count: 1"]
+    assert Path(directory).parent != tmp_path
     assert not os.path.exists(directory)
     assert os.listdir(tmp_path) == []  # no .session left in the working directory
