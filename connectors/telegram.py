@@ -266,8 +266,9 @@ class TelegramConnector(Connector):
         except ValueError:
             raise ValueError(f"{session.id!r} names no Telegram chat") from None
         raw = {"update_id": 0, "conversation": {"chat": {"id": chat_id}}}
-        event = TelegramEvent(raw, "conversation")
-        return TelegramContext(event, session, self.initial_state, self.client, chat_id)
+        context = self.create_context(TelegramEvent(raw, "conversation"), session)
+        context.chat_id = chat_id  # the event names no chat: the session id does
+        return context
 
 
 def _dict(value: Any) -> dict[str, Any] | None:
