@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bottender.testing import BotTester
+from tests.testing.bots import sends
 
 APP = "examples.counter:app"
 
@@ -25,7 +26,7 @@ async def test_it_counts_on_line_and_replies_with_the_reply_token():
         await user.follows()
         await user.says("hi")
         assert user.replies == ["Count: 1", "Count: 2"]
-        assert {call.path for call in bot.calls} == {"/v2/bot/message/reply"}
+        assert {call.path for call in sends(bot)} == {"/v2/bot/message/reply"}
 
 
 async def test_each_conversation_has_its_own_count():

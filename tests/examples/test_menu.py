@@ -11,6 +11,7 @@ if not (ROOT / "examples" / "menu.py").exists():  # pragma: no cover - lands wit
     pytest.skip("examples/menu.py has not landed yet", allow_module_level=True)
 
 from bottender.testing import BotTester  # noqa: E402
+from tests.testing.bots import sends  # noqa: E402
 
 APP = "examples.menu:app"
 OPTIONS = {"error_handler": "examples.menu:on_error", "initial_state": {"orders": []}}
@@ -29,9 +30,9 @@ async def test_telegram_menu_taps_edit_the_menu_and_keep_the_order():
         assert [b["callback_data"] for b in keyboard[0]] == ["ORDER:1", "ORDER:2", "ORDER:3"]
 
         assert await user.taps("ORDER:1") == []  # answered and edited, nothing new sent
-        assert [method(c) for c in bot.calls[-2:]] == ["answerCallbackQuery", "editMessageText"]
-        assert bot.calls[-2].body["text"] == "Coffee added"
-        assert bot.calls[-1].body["text"] == "What else? Your order: Coffee."
+        assert [method(c) for c in sends(bot)[-2:]] == ["answerCallbackQuery", "editMessageText"]
+        assert sends(bot)[-2].body["text"] == "Coffee added"
+        assert sends(bot)[-1].body["text"] == "What else? Your order: Coffee."
         await user.taps("ORDER:3")
         assert bot.state(user)["orders"] == ["Coffee", "Cake"]
         await user.taps("CLEAR")

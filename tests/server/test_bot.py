@@ -11,6 +11,7 @@ from bottender.connectors.line_api import LineClient
 from bottender.connectors.telegram_api import TelegramClient
 from bottender.testing import BotTester
 from tests.fixtures.gateway import write_config
+from tests.testing.bots import sends
 
 
 async def test_a_line_conversation_pushes_and_saves_the_state():
@@ -22,7 +23,7 @@ async def test_a_line_conversation_pushes_and_saves_the_state():
             context.set_state({"paid": True})
             await context.send_text("Payment received")
         assert user.replies == ["Count: 1", "Payment received"]
-        push = bot.calls[-1]
+        push = sends(bot)[-1]
         assert push.path == "/v2/bot/message/push"
         assert push.body == {"to": "U1", "messages": [{"type": "text", "text": "Payment received"}]}
         assert bot.state(user) == {"count": 1, "paid": True}
@@ -33,13 +34,13 @@ async def test_a_conversation_that_raises_sends_nothing_buffered_and_saves_nothi
     async with BotTester("examples.counter:app", initial_state={"count": 0}) as bot:
         user = bot.line_user("U1")
         await user.says("hi")
-        calls = len(bot.calls)
+        calls = len(sends(bot))
         with pytest.raises(RuntimeError, match="payment failed"):
             async with bot.conversation("line:U1") as context:
                 context.set_state({"count": 100})
                 await context.send_text("never sent")
                 raise RuntimeError("payment failed")
-        assert len(bot.calls) == calls
+        assert len(sends(bot)) == calls
         assert await bot.read_state(user) == {"count": 1}
 
 
@@ -49,7 +50,7 @@ async def test_a_telegram_conversation_sends_to_the_chat_of_the_session_id():
         async with bot.conversation("telegram:-100555") as context:
             await context.send_text("Reminder: standup")
             context.set_state({"count": 41})
-        (call,) = bot.calls
+        (call,) = sends(bot)
         assert call.path.endswith("/sendMessage")
         assert call.body == {"chat_id": -100555, "text": "Reminder: standup"}
         assert group.replies == ["Reminder: standup"]
@@ -61,7 +62,7 @@ async def test_a_new_conversation_starts_from_initial_state_and_line_groups_push
         async with bot.conversation("line:C77") as context:
             assert context.state == {"count": 5}
             await context.send_text("hello group")
-        assert bot.calls[-1].body["to"] == "C77"
+        assert sends(bot)[-1].body["to"] == "C77"
         assert bot.line_group("C77", user="U3").replies == ["hello group"]
 
 

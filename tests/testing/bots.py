@@ -63,3 +63,9 @@ async def media(context: Context) -> None:
         )  # fmt: skip
         if inspect.isawaitable(sent):
             await sent
+
+
+def sends(bot) -> list:
+    """The API calls a tester recorded, less the identity lookups a connector may make at
+    start-up in the background (LINE's bot info, Telegram's getMe)."""
+    return [call for call in bot.calls if not call.path.endswith(("/v2/bot/info", "/getMe"))]

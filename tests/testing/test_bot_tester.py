@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bottender.testing import BotError, BotTester
+from tests.testing.bots import sends
 
 
 async def test_the_counter_counts_per_conversation_on_both_platforms():
@@ -30,9 +31,9 @@ async def test_a_line_bot_sending_seven_messages_shows_seven_replies_in_order():
         await user.says("go")
         assert [r.text for r in user.replies] == [f"message {n}" for n in range(1, 8)]
         assert {r.kind for r in user.replies} == {"text"}
-        paths = [call.path for call in bot.calls]
+        paths = [call.path for call in sends(bot)]
         assert paths == ["/v2/bot/message/reply", "/v2/bot/message/push"]
-        assert bot.calls[1].body["to"] == "U1"
+        assert sends(bot)[1].body["to"] == "U1"
 
 
 async def test_replies_clear_and_return_only_the_new_ones():
@@ -94,7 +95,7 @@ async def test_updates_are_shaped_as_telegram_sends_them():
         group = bot.telegram_group(-100123, user=42)
         (reply,) = await group.says("hi all")
         assert json.loads(reply.text)["session"] == "telegram:-100123"
-        assert bot.calls[-1].body["chat_id"] == -100123
+        assert sends(bot)[-1].body["chat_id"] == -100123
 
 
 async def test_reply_kinds_texts_and_raw_bodies():
@@ -105,7 +106,10 @@ async def test_reply_kinds_texts_and_raw_bodies():
         # sendChatAction is a typing indicator, not a message: in bot.calls, not in replies.
         assert [(r.kind, r.text) for r in telegram.replies] == [("photo", "a picture")]
         assert telegram.replies[0].raw["photo"] == "https://x.test/a.png"
-        assert [c.path.rsplit("/", 1)[-1] for c in bot.calls[:2]] == ["sendChatAction", "sendPhoto"]
+        assert [c.path.rsplit("/", 1)[-1] for c in sends(bot)[:2]] == [
+            "sendChatAction",
+            "sendPhoto",
+        ]
         assert [(r.kind, r.text) for r in line.replies] == [("image", None), ("sticker", None)]
         assert line.replies[1].raw == {"type": "sticker", "packageId": "446", "stickerId": "1988"}
 
@@ -154,7 +158,7 @@ async def test_webhooks_are_really_verified():
             await bot.line_user("U1").says("hi")
         with pytest.raises(BotError, match="401"):
             await bot.telegram_user(42).says("hi")
-        assert bot.calls == []
+        assert sends(bot) == []
 
 
 @pytest.mark.parametrize("driver", ["file", "redis"])
