@@ -117,3 +117,32 @@ def test_a_store_that_is_down_is_named(tmp_path, capsys):
     status, _, err = run(capsys, "list", "--config", str(config))
     assert status == 2
     assert err.startswith("bottender: session store unavailable: cannot reach Redis at")
+
+
+def test_what_a_bot_saved_is_listed_shown_and_erased(tmp_path, capsys):
+    import asyncio
+
+    from bottender.testing import BotTester
+
+    session = {"driver": "file", "stores": {"file": {"dirname": str(tmp_path / "s")}}}
+    config = str(write_config(tmp_path, session=session))
+
+    async def chat() -> None:
+        async with BotTester(
+            "examples.counter:app", initial_state={"count": 0}, session=session
+        ) as bot:
+            await bot.line_user("U7").says("hi")
+            await bot.line_user("U7").says("hi")
+
+    asyncio.run(chat())
+    _, out, _ = run(capsys, "list", "--config", config)
+    (line,) = out.splitlines()
+    assert line.startswith("line:U7\t20") and line.endswith('\t{"count":2}')
+    _, out, _ = run(capsys, "show", "line:U7", "--config", config)
+    assert json.loads(out)["user"] == {"id": "U7"}
+    assert run(capsys, "delete", "line:U7", "--config", config)[:2] == (
+        0,
+        "deleted session line:U7\n",
+    )
+    _, out, err = run(capsys, "list", "--config", config)
+    assert (out, err.strip()) == ("", "0 session(s)")
