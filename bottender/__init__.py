@@ -8,14 +8,30 @@ module only re-exports the names of the bot author's API; it holds no logic.
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
 from bottender.connectors.base import Context, StateWarning
-from bottender.server.app import create_app
-from bottender.server.bot import Bot
+
+if TYPE_CHECKING:
+    from bottender.server.app import create_app
+    from bottender.server.bot import Bot
 
 try:
     __version__ = _version("bottender-py")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree, not installed
     __version__ = "0.0.0"
+
+#: Names of the server floor, imported when first used: ``import bottender`` (and a bot
+#: module importing ``Context``) stays as light as the connectors.
+_SERVER_NAMES = {"Bot": "bottender.server.bot", "create_app": "bottender.server.app"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_SERVER_NAMES[name]), name)
+    raise AttributeError(f"module 'bottender' has no attribute {name!r}")
+
 
 __all__ = ["Bot", "Context", "StateWarning", "__version__", "create_app"]

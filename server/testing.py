@@ -41,7 +41,7 @@ __all__ = ["BotError", "BotTester", "Replies", "Reply", "asgi_post"]
 _current: contextvars.ContextVar[BotTester | None] = contextvars.ContextVar(
     "bottender_tester", default=None
 )
-#: Testers of the running test, for the pytest report (see pytest_runtest_makereport).
+#: Testers of the running test, for the pytest report (server/pytest_plugin.py).
 _recent: collections.deque[BotTester] = collections.deque(maxlen=20)
 
 
@@ -314,26 +314,14 @@ class _ErrorCatcher(logging.Handler):
             self._tester.note_error(record.exc_info[1])
 
 
-# --- pytest: a failing test shows its bots' conversations -------------------------
+# --- for the pytest plugin (server/pytest_plugin.py) ---------------------------------
 
 
-def pytest_runtest_setup(item: Any) -> None:
+def forget_recent() -> None:
+    """A new test starts: the testers of the previous one are no longer reported."""
     _recent.clear()
 
 
-def _report_sections() -> list[tuple[str, str]]:
+def report_sections() -> list[tuple[str, str]]:
+    """One "bottender conversation" report section per tester of the test that said anything."""
     return [("bottender conversation", tester.transcript()) for tester in _recent if tester._log]
-
-
-try:  # the hook wrapper needs pytest; without it BotTester works the same
-    import pytest
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(item: Any, call: Any) -> Any:
-        outcome = yield
-        report = outcome.get_result()
-        if report.when == "call" and report.failed:
-            report.sections.extend(_report_sections())
-
-except ImportError:  # pragma: no cover
-    pass
