@@ -33,6 +33,31 @@ class StateWarning(RuntimeWarning):
 _STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+def sdk_plain(value: Any) -> Any:
+    """The platform JSON of an official SDK object; orjson's ``default`` hook.
+
+    line-bot-sdk v3 models have ``to_dict()`` (camelCase aliases, no ``None``);
+    aiogram types are pydantic models, serialised as aiogram itself does
+    (``exclude_none``, ``by_alias``). Duck-typed, so neither SDK is a
+    dependency. As an orjson ``default`` it runs only for values orjson cannot
+    encode itself, so plain-dict messages pay nothing for it.
+    """
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json", exclude_none=True, by_alias=True)
+    raise TypeError(f"{type(value).__name__} is not JSON (a dict, or an SDK object)")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as the platform's JSON: SDK objects converted, anything else unchanged."""
+    if isinstance(value, dict | list | str | int | float | bool) or value is None:
+        return value
+    return sdk_plain(value)
+
+
 def json_copy(value: Any, what: str) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
@@ -149,6 +174,10 @@ class Context:
 
     async def send_text(self, text: str, **options: Any) -> None:
         raise NotImplementedError(f"{self.platform} contexts cannot send text")
+
+    async def send_image(self, url: str, *, preview_url: str | None = None) -> Any:
+        """Send a picture by URL (LINE image message, Telegram ``sendPhoto``)."""
+        raise NotImplementedError(f"{self.platform} contexts cannot send images")
 
     async def flush(self) -> None:
         """Send whatever the platform batches (LINE's replies); a no-op elsewhere."""
