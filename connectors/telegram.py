@@ -254,8 +254,8 @@ class TelegramContext(Context):
         if query and query.get("inline_message_id"):
             params["inline_message_id"] = query["inline_message_id"]
             return params
-        message = self.event.message
-        if not message or "message_id" not in message:
+        message = query.get("message") if query else None
+        if not isinstance(message, dict) or "message_id" not in message:
             raise RuntimeError("name the message to edit: message_id= (or inline_message_id=)")
         params["message_id"] = message["message_id"]
         if "chat_id" not in params and isinstance(message.get("chat"), dict):
