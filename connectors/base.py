@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -47,8 +48,24 @@ def sdk_plain(value: Any) -> Any:
         return to_dict()
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):
-        return model_dump(mode="json", exclude_none=True, by_alias=True)
+        return _bot_api_json(model_dump(exclude_none=True, by_alias=True))
     raise TypeError(f"{type(value).__name__} is not JSON (a dict, or an SDK object)")
+
+
+def _bot_api_json(value: Any) -> Any:
+    """An aiogram dump as aiogram sends it: its ``Default`` placeholders (a bot-wide
+    setting this project does not have) left out, datetimes as Unix time."""
+    if isinstance(value, dict):
+        return {
+            key: _bot_api_json(item)
+            for key, item in value.items()
+            if type(item).__name__ != "Default"
+        }
+    if isinstance(value, list | tuple):
+        return [_bot_api_json(item) for item in value]
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return value
 
 
 def plain(value: Any) -> Any:

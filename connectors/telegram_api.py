@@ -115,6 +115,8 @@ class TelegramClient:
         return await self.call("deleteWebhook", **params)
 
 
+#: File parameters the Bot API takes only as ``attach://<part>`` naming another form part.
+ATTACHED_FILES = frozenset({"thumbnail", "cover"})
 #: Parameter values that are never files; checked first, so plain calls pay one isinstance.
 _NOT_FILES = (str, int, float, dict, list, type(None))
 
@@ -126,6 +128,15 @@ def is_upload(value: Any) -> bool:
     )
 
 
+def _file(value: Any, name: str) -> tuple[Any, str]:
+    """(what to upload, its file name): a Path is opened by each attempt, the rest read now."""
+    if isinstance(value, PurePath):
+        return value, value.name
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value), name
+    return value.read(), os.path.basename(str(getattr(value, "name", "") or "")) or name
+
+
 def multipart(params: dict[str, Any]) -> FormFactory:
     """A builder of the call's ``multipart/form-data`` body, fresh for each attempt.
 
@@ -133,7 +144,9 @@ def multipart(params: dict[str, Any]) -> FormFactory:
     (numbers, booleans, ``reply_markup`` and other objects, SDK objects
     included) JSON-encoded, as the Bot API reads them. A file object is read
     once, here, from its current position; it is not closed (it is the
-    caller's). A ``Path`` is opened and streamed by each attempt.
+    caller's). A ``Path`` is opened and streamed by each attempt. A new
+    ``thumbnail`` or ``cover`` goes in a part of its own, the parameter naming
+    it (``attach://thumbnail_file``), as the Bot API requires for those.
     """
     fields: list[tuple[str, Any, str | None]] = []
     for name, value in params.items():
@@ -141,13 +154,12 @@ def multipart(params: dict[str, Any]) -> FormFactory:
             continue
         if isinstance(value, str):
             fields.append((name, value, None))
-        elif isinstance(value, PurePath):
-            fields.append((name, value, value.name))
-        elif isinstance(value, bytes | bytearray | memoryview):
-            fields.append((name, bytes(value), name))
         elif is_upload(value):
-            filename = os.path.basename(str(getattr(value, "name", "") or "")) or name
-            fields.append((name, value.read(), filename))
+            part = name
+            if name in ATTACHED_FILES:
+                part = f"{name}_file"
+                fields.append((name, f"attach://{part}", None))
+            fields.append((part, *_file(value, name)))
         else:
             fields.append((name, orjson.dumps(value, default=sdk_plain).decode(), None))
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
 
 from bottender.connectors.telegram import TelegramConnector, TelegramContext
 from bottender.connectors.telegram_api import TelegramApiError
@@ -184,6 +191,20 @@ async def test_a_binary_file_object_is_uploaded_and_left_open(context_of, fake_p
     assert_valid_calls(fake_platform.calls)
 
 
+async def test_a_new_thumbnail_is_attached_by_name(context_of, fake_platform, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(PNG)
+    context = await context_of(text_update("hi"))
+    await context.send_video(clip, thumbnail=b"jpeg thumb", caption="Clip")
+    [call] = fake_platform.calls
+    assert call.form["video"].data == PNG
+    assert call.form["thumbnail"] == "attach://thumbnail_file"
+    assert call.form["thumbnail_file"] == Upload(
+        "thumbnail", "application/octet-stream", b"jpeg thumb"
+    )
+    assert_valid_calls(fake_platform.calls)
+
+
 async def test_a_retried_upload_sends_the_whole_file_again(context_of, fake_platform, tmp_path):
     too_many = (
         429,
@@ -214,6 +235,39 @@ async def test_aiogram_objects_are_sent_as_aiogram_serialises_them(context_of, f
     json_call, form_call = fake_platform.calls
     assert json_call.json["reply_markup"] == KEYBOARD
     assert json.loads(form_call.form["reply_markup"]) == KEYBOARD
+    assert_valid_calls(fake_platform.calls)
+
+
+async def test_aiogram_defaults_are_left_out_as_aiogram_leaves_them(context_of, fake_platform):
+    """aiogram fills some fields with bot-wide ``Default`` placeholders; unset, none is sent."""
+    context = await context_of(text_update("hi"))
+    await context.send_text(
+        "See",
+        link_preview_options=LinkPreviewOptions(url="https://example.com"),
+        reply_parameters=ReplyParameters(message_id=3),
+    )
+    [call] = fake_platform.calls
+    assert call.json["link_preview_options"] == {"url": "https://example.com"}
+    assert call.json["reply_parameters"] == {"message_id": 3}
+    assert_valid_calls(fake_platform.calls)
+
+
+async def test_an_inline_query_is_answered_with_aiogram_results(context_of, fake_platform):
+    query = {"id": "iq-2", "from": ALICE, "query": "tea", "offset": ""}
+    context = await context_of(update("inline_query", query))
+    result = InlineQueryResultArticle(
+        id="1", title="Tea", input_message_content=InputTextMessageContent(message_text="Tea!")
+    )
+    await context.answer_inline_query([result])
+    [call] = fake_platform.calls
+    assert call.json["results"] == [
+        {
+            "type": "article",
+            "id": "1",
+            "title": "Tea",
+            "input_message_content": {"message_text": "Tea!"},
+        }
+    ]
     assert_valid_calls(fake_platform.calls)
 
 
