@@ -6,13 +6,14 @@ import base64
 import hashlib
 import hmac
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
-from pathlib import PurePath
 from typing import Any
 
 import aiohttp
+import orjson
 
-from bottender.connectors.base import BadRequest, Connector, Context, Event, plain
+from bottender.connectors.base import BadRequest, Connector, Context, Event, plain, sdk_plain
 from bottender.connectors.line_api import (
     DEFAULT_ORIGIN,
     MAX_MESSAGES_PER_CALL,
@@ -278,7 +279,7 @@ class LineContext(Context):
     async def get_message_content(self, to: Any = None) -> Any:
         """The content of the image, video, audio or file message of this event.
 
-        Without ``to``: the bytes. With ``to`` (a ``Path``, or a binary file object
+        Without ``to``: the bytes. With ``to`` (a path, or a binary file object
         open for writing): the content is streamed there chunk by chunk, never
         held whole in memory, and the number of bytes written is returned.
         """
@@ -288,7 +289,7 @@ class LineContext(Context):
         client = self._client()
         if to is None:
             return await client.get_message_content(message["id"])
-        if isinstance(to, PurePath):
+        if isinstance(to, str | os.PathLike):
             with open(to, "wb") as file:  # noqa: ASYNC230 - chunks are written as they come
                 return await _copy(client.iter_message_content(message["id"]), file)
         return await _copy(client.iter_message_content(message["id"]), to)
@@ -378,8 +379,15 @@ def _with_quick_reply(message: dict[str, Any], quick_reply: Any) -> dict[str, An
 
 
 def _message(message: Any) -> Any:
-    """A message object as JSON; SDK objects are converted now, so flush sends what was meant."""
-    return message if isinstance(message, dict) else plain(message)
+    """A message object as a private JSON copy, SDK objects (at any depth) converted.
+
+    Done at the call, so a value LINE could never be sent fails where the bot
+    wrote it, and changing the dict afterwards does not change what is sent.
+    """
+    try:
+        return orjson.loads(orjson.dumps(message, default=sdk_plain))
+    except TypeError as exc:
+        raise TypeError(f"a LINE message must be JSON or an SDK object: {exc}") from None
 
 
 async def _copy(chunks: AsyncIterator[bytes], file: Any) -> int:

@@ -14,11 +14,16 @@ from typing import Any
 import aiohttp
 import pytest
 from linebot.v3.messaging import (
+    ButtonsTemplate,
+    FlexBox,
+    FlexBubble,
+    FlexText,
     ImageMessage,
     MessageAction,
     PostbackAction,
     QuickReply,
     QuickReplyItem,
+    TemplateMessage,
     TextMessage,
 )
 
@@ -212,6 +217,35 @@ async def test_line_bot_sdk_objects_are_sent_as_their_json(context_of, fake_plat
     assert_valid_calls(fake_platform.calls)
 
 
+async def test_sdk_flex_templates_and_actions_at_any_depth(context_of, fake_platform):
+    context = await context_of(text_event("hi"))
+    bubble = FlexBubble(body=FlexBox(layout="vertical", contents=[FlexText(text="Hello")]))
+    await context.send_flex("A bubble", bubble)
+    buy = PostbackAction(label="Buy", data="BUY:1")
+    await context.send_buttons_template("Menu", text="Tea?", actions=[buy])
+    await context.send(
+        TemplateMessage(alt_text="Menu", template=ButtonsTemplate(text="Cake?", actions=[buy]))
+    )
+    await context.flush()
+    flex, buttons, template = messages_sent(fake_platform)
+    assert flex["contents"]["body"]["contents"] == [{"type": "text", "text": "Hello"}]
+    expected = {"type": "postback", "label": "Buy", "data": "BUY:1"}
+    assert buttons["template"]["actions"] == [expected]
+    assert template["template"]["actions"] == [expected]
+    assert_valid_calls(fake_platform.calls)
+
+
+async def test_a_message_is_copied_when_sent_and_must_be_json(context_of, fake_platform):
+    context = await context_of(text_event("hi"))
+    message = {"type": "text", "text": "before"}
+    await context.send(message)
+    message["text"] = "after"
+    with pytest.raises(TypeError, match="a LINE message must be JSON or an SDK object"):
+        await context.send({"type": "text", "text": object()})
+    await context.flush()
+    assert messages_sent(fake_platform) == [{"type": "text", "text": "before"}]
+
+
 async def test_a_refusal_names_the_call_the_status_and_lines_reason(context_of, fake_platform):
     fake_platform.answer(
         "/v2/bot/message/reply",
@@ -293,6 +327,9 @@ async def test_get_message_content_streams_into_a_path_or_a_file(
     target = tmp_path / "picture.jpg"
     assert await context.get_message_content(to=target) == len(CONTENT)
     assert target.read_bytes() == CONTENT
+    named = tmp_path / "by-name.jpg"
+    assert await context.get_message_content(to=str(named)) == len(CONTENT)
+    assert named.read_bytes() == CONTENT
     buffer = io.BytesIO()
     assert await context.get_message_content(to=buffer) == len(CONTENT)
     assert buffer.getvalue() == CONTENT
