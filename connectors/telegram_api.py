@@ -129,11 +129,22 @@ def is_upload(value: Any) -> bool:
 
 
 def _file(value: Any, name: str) -> tuple[Any, str]:
-    """(what to upload, its file name): a Path is opened by each attempt, the rest read now."""
+    """(what to upload, its file name): a Path is opened by each attempt, the rest read now.
+
+    aiogram's ``BufferedInputFile`` (``data``) and ``FSInputFile`` (``path``)
+    are taken for what they hold, under their ``filename``.
+    """
     if isinstance(value, PurePath):
         return value, value.name
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value), name
+    filename = getattr(value, "filename", None)
+    if isinstance(getattr(value, "data", None), bytes):
+        return value.data, filename or name
+    path = getattr(value, "path", None)
+    if isinstance(path, str | PurePath):
+        path = PurePath(path)
+        return path, filename or path.name
     return value.read(), os.path.basename(str(getattr(value, "name", "") or "")) or name
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiogram.types import (
+    BufferedInputFile,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -188,6 +190,18 @@ async def test_a_binary_file_object_is_uploaded_and_left_open(context_of, fake_p
     [call] = fake_platform.calls
     assert call.form["audio"] == Upload("song.mp3", "application/octet-stream", song.read_bytes())
     assert call.form["title"] == "Song"
+    assert_valid_calls(fake_platform.calls)
+
+
+async def test_aiogram_input_files_are_uploaded(context_of, fake_platform, tmp_path):
+    song = tmp_path / "song.mp3"
+    song.write_bytes(b"ID3" + PNG)
+    context = await context_of(text_update("hi"))
+    await context.send_photo(BufferedInputFile(PNG, filename="tea.png"))
+    await context.send_audio(FSInputFile(song))
+    photo, audio = fake_platform.calls
+    assert photo.form["photo"] == Upload("tea.png", "application/octet-stream", PNG)
+    assert audio.form["audio"] == Upload("song.mp3", "application/octet-stream", b"ID3" + PNG)
     assert_valid_calls(fake_platform.calls)
 
 
