@@ -27,6 +27,7 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 
+from bottender.connectors.api import PlatformUnreachable
 from bottender.connectors.line import LineConnector, LineContext
 from bottender.connectors.line_api import DEFAULT_DATA_ORIGIN, LineApiError, LineClient
 from tests.connectors.bots import RECORDED
@@ -39,6 +40,7 @@ from tests.connectors.payloads import (
     user_source,
 )
 from tests.fixtures.schemas import assert_valid_calls
+from tests.fixtures.tunnels import free_port
 
 TOKEN = "line-access-token"
 PICTURE = "https://example.com/cat.jpg"
@@ -430,3 +432,26 @@ async def test_a_bot_awaits_rich_sends_and_the_runtime_flushes_them(line):
     assert reply["messages"][2]["quickReply"]["items"][0]["action"]["text"] == "again"
     assert RECORDED == [{"sent": None}]
     assert_valid_calls(channel.platform.calls)
+
+
+async def test_message_content_is_retried_while_line_is_busy(http, fake_platform):
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    fake_platform.answer(
+        "/v2/bot/message/325708/content",
+        (429, {"message": "Too many requests"}),
+        (503, {"message": "Service unavailable"}),
+        (200, CONTENT),
+    )
+    client = LineClient(http, TOKEN, fake_platform.origin, sleep=sleep)
+    assert await client.get_message_content("325708") == CONTENT
+    assert len(waits) == 2 and len(fake_platform.calls) == 3
+
+
+async def test_message_content_from_nowhere_is_platform_unreachable(http):
+    client = LineClient(http, TOKEN, f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(PlatformUnreachable, match="LINE API unreachable: cannot connect"):
+        await client.get_message_content("325708")
