@@ -156,15 +156,15 @@ class LineContext(Context):
     async def send(self, *messages: Any) -> None:
         """Buffer message objects of any type (dicts or line-bot-sdk v3 messages)."""
         target = self._replies if self.event.reply_token else self._pushes
-        target.extend(_message(m) for m in messages)
+        target.extend([_message(m) for m in messages])
 
     async def reply(self, *messages: Any) -> None:
         """Buffer message objects for the reply."""
-        self._replies.extend(_message(m) for m in messages)
+        self._replies.extend([_message(m) for m in messages])
 
     async def push(self, *messages: Any) -> None:
         """Buffer message objects to push to the conversation."""
-        self._pushes.extend(_message(m) for m in messages)
+        self._pushes.extend([_message(m) for m in messages])
 
     async def _send_one(self, message: dict[str, Any], quick_reply: Any) -> None:
         await self.send(_with_quick_reply(message, quick_reply))
