@@ -92,6 +92,8 @@ class BotTester:
         self.http = RecordingHttp(self.record)
         #: Every API call the bot made, in order (replies or not).
         self.calls: list[ApiCall] = []
+        #: Every webhook body posted, as (platform, body bytes), in order.
+        self.webhooks: list[tuple[str, bytes]] = []
         #: Exceptions the bot raised, in order.
         self.errors: list[BaseException] = []
         self._replies: dict[str, Replies] = {}
@@ -256,6 +258,7 @@ class BotTester:
         self._log.append((user.conversation, f"{user.name} {said}"))
         replies = self.replies_of(user.conversation)
         before, errors = len(replies), len(self.errors)
+        self.webhooks.append((user.platform, body))
         token = _current.set(self)
         try:
             path = self._doubles[user.platform].path
