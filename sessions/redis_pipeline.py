@@ -23,7 +23,8 @@ from typing import Any
 
 from hiredis import pack_command
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -38,7 +39,7 @@ class Script:
 class AutoPipeline:
     """Runs scripts for one Redis client, batching those issued in the same loop turn."""
 
-    def __init__(self, redis: Redis, timeout: float) -> None:
+    def __init__(self, redis: Redis | RedisCluster, timeout: float) -> None:
         self._redis = redis
         self._timeout = timeout
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -75,7 +76,7 @@ class AutoPipeline:
             for _, future in batch:
                 future.cancel()
             raise
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
@@ -124,3 +125,22 @@ class AutoPipeline:
             self._flush()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+
+
+class ClusterAutoPipeline(AutoPipeline):
+    """Auto-pipelining on a Redis Cluster: each loop turn's batch is split per master.
+
+    redis-py's cluster pipeline sends each master its share of the batch on one
+    connection, all masters at once. A command answered MOVED or ASK (a slot
+    that moved, a failover) is resent alone to the node named; a lost
+    connection or CLUSTERDOWN makes it re-read the slot map and resend what had
+    no reply. Every script here is safe to run twice (the lock scripts check
+    their owner token, a claim its claimant), so a resend never doubles an
+    update.
+    """
+
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        pipeline = self._redis.pipeline(transaction=False)
+        for command in commands:
+            pipeline.execute_command(*command)
+        return await pipeline.execute(raise_on_error=False)
