@@ -20,8 +20,9 @@ failover (lost connection, READONLY, CLUSTERDOWN, MOVED) be retried:
 
 * the lock scripts check the owner token, so a write whose lock vanished is
   refused rather than applied (the event gets 503 and the platform redelivers);
-* a write retried after its first attempt landed finds its own bytes stored and
-  reports success instead of a lost lock;
+* a write retried after its first attempt did land finds its lock released and
+  is refused too: the redelivery then finds the event's delivery id in the
+  session and is acknowledged without running again;
 * an event claim records its claimant, so a retried claim is still ours.
 
 Where the topology is chosen (one server, Cluster, Sentinel): redis_topology.py.
@@ -95,14 +96,9 @@ end
 return {0}
 """
 )
-# A write whose lock is gone is refused, unless the session already holds
-# exactly these bytes: then it is this very write, retried after a lost reply.
 WRITE_RELEASE = Script(
     """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  if redis.call('GET', KEYS[2]) == ARGV[2] then return 2 end
-  return 0
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[3] == '' then
   redis.call('SET', KEYS[2], ARGV[2])
 else
