@@ -11,6 +11,7 @@ failover would, on one server, a Cluster and Sentinel alike.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -195,3 +196,28 @@ async def test_an_unreachable_cluster_or_sentinel_is_named_at_open() -> None:
     ):
         with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}"):
             await store.open()
+
+
+async def test_a_cluster_joined_by_cluster_commands_alone_serves_sessions(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no redis-cli exists, the fixture joins the nodes with CLUSTER MEET and friends."""
+    from tests.fixtures.redis_ha import ClusterServers, _binary
+
+    monkeypatch.setenv("BOTTENDER_TEST_CLUSTER_BY_COMMANDS", "1")
+    cluster = ClusterServers(_binary(), tmp_path)
+    try:
+        await asyncio.to_thread(cluster.start)
+        assert len(cluster.masters()) == 3
+        assert all(len(cluster.replicas_of(master)) == 1 for master in cluster.masters())
+        store = RedisStore(startup_nodes=cluster.startup_nodes, prefix="joined:")
+        await store.open()
+        try:
+            for chat in range(12):
+                async with store.checkout(f"telegram:{chat}") as checkout:
+                    checkout.save(Session(f"telegram:{chat}", {"n": chat}))
+            assert sorted([s.state["n"] async for s in store.all()]) == list(range(12))
+        finally:
+            await store.close()
+    finally:
+        cluster.stop()
