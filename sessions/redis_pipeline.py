@@ -24,6 +24,7 @@ from typing import Any
 from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -76,16 +77,19 @@ class AutoPipeline:
             for _, future in batch:
                 future.cancel()
             raise
-        except (RedisError, RedisClusterException, OSError) as error:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            self._fail(batch, RedisTimeoutError(f"no answer from Redis within {self._timeout:g} s"))
             return
-        except TimeoutError:
-            timeout = RedisTimeoutError(f"no answer from Redis within {self._timeout:g} s")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(timeout)
+        except (RedisError, RedisClusterException, OSError) as error:
+            self._fail(batch, error)
+            return
+        except Exception as error:
+            # Anything else from inside the client (redis-py can trip over a connection
+            # closed under it mid-failover) must still answer every caller: a batch whose
+            # futures stayed pending would hang its events instead of failing them.
+            lost = RedisConnectionError(f"the Redis client failed: {error!r}")
+            lost.__cause__ = error
+            self._fail(batch, lost)
             return
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():  # its caller was cancelled meanwhile
@@ -94,6 +98,12 @@ class AutoPipeline:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+    @staticmethod
+    def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]], error: Exception) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
 
     async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Write every command at once on one pooled connection, then read each reply.
