@@ -23,9 +23,17 @@ from typing import Any
 
 from hiredis import pack_command
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -140,17 +148,74 @@ class AutoPipeline:
 class ClusterAutoPipeline(AutoPipeline):
     """Auto-pipelining on a Redis Cluster: each loop turn's batch is split per master.
 
-    redis-py's cluster pipeline sends each master its share of the batch on one
-    connection, all masters at once. A command answered MOVED or ASK (a slot
-    that moved, a failover) is resent alone to the node named; a lost
-    connection or CLUSTERDOWN makes it re-read the slot map and resend what had
-    no reply. Every script here is safe to run twice (the lock scripts check
-    their owner token, a claim its claimant), so a resend never doubles an
-    update.
+    Every master gets its share of the batch on one of its pooled connections,
+    all masters at once, packed by hiredis as on one server. A node that fails
+    only fails its own share. What the fast path cannot finish — a reply MOVED
+    or ASK (a slot that moved, a failover), TRYAGAIN, or a node whose
+    connection broke — is sent again one command at a time through redis-py's
+    own cluster client, which follows redirections and re-reads the slot map
+    after a failover. Every script here is safe to run twice (the lock scripts
+    check their owner token, a claim its claimant), so a resend never doubles
+    an update.
     """
 
     async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        pipeline = self._redis.pipeline(transaction=False)
-        for command in commands:
-            pipeline.execute_command(*command)
-        return await pipeline.execute(raise_on_error=False)
+        cluster: RedisCluster = self._redis  # type: ignore[assignment]
+        await cluster.initialize()  # a no-op unless a failure asked for a fresh slot map
+        shares: dict[str, tuple[ClusterNode, list[int]]] = {}
+        for index, command in enumerate(commands):
+            # Our commands are EVALSHA sha numkeys key...: the first key names the slot.
+            node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(command[3]))
+            shares.setdefault(node.name, (node, []))[1].append(index)
+        outcomes = await asyncio.gather(
+            *(
+                self._node_exchange(node, [commands[i] for i in share])
+                for node, share in shares.values()
+            ),
+            return_exceptions=True,
+        )
+        replies: list[Any] = [None] * len(commands)
+        for (_, share), outcome in zip(shares.values(), outcomes, strict=True):
+            failed = isinstance(outcome, BaseException)
+            for position, index in enumerate(share):
+                replies[index] = outcome if failed else outcome[position]
+        for index, reply in enumerate(replies):
+            if isinstance(reply, BaseException) and not isinstance(reply, Exception):
+                raise reply
+            if _needs_resend(reply):
+                replies[index] = await self._resend(cluster, commands[index])
+        return replies
+
+    async def _node_exchange(self, node: ClusterNode, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One master's share, written at once on one of its connections."""
+        connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command(
+                b"".join([pack_command(command) for command in commands])
+            )
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as error:  # this command's own answer; the stream is intact
+                    replies.append(error)
+            return replies
+        except BaseException:
+            await connection.disconnect()  # half-read: never hand it to the next user
+            raise
+        finally:
+            node.release(connection)
+
+    @staticmethod
+    async def _resend(cluster: RedisCluster, command: tuple[Any, ...]) -> Any:
+        try:
+            return await cluster.execute_command(*command)
+        except (RedisError, RedisClusterException, OSError) as error:
+            return error
+
+
+def _needs_resend(reply: Any) -> bool:
+    """A redirection, a cluster in transition, or a node that failed (not a script's error)."""
+    if isinstance(reply, AskError | TryAgainError | ClusterDownError):  # AskError: MOVED too
+        return True
+    return isinstance(reply, RedisError | OSError) and not isinstance(reply, ResponseError)
