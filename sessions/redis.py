@@ -159,6 +159,8 @@ class RedisStore(LeasedStore):
         sentinels: Sequence[Sequence[Any]] | None = None,
         service_name: str | None = None,
         sentinel_password: str | None = None,
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 1.0,
         prefix: str = "bottender:",
         expires_in: float | None = None,
         event_ttl: float = DEFAULT_EVENT_TTL_SECONDS,
@@ -182,6 +184,11 @@ class RedisStore(LeasedStore):
         self.display_url = self._topology.display
         if self.topology == "cluster" and ("{" in prefix or "}" in prefix):
             raise ValueError(f"prefix {prefix!r}: no braces on a Redis Cluster (hash tags)")
+        if not isinstance(replica_acks, int) or replica_acks < 0:
+            raise ValueError(f"replica_acks must be a whole number >= 0, got {replica_acks!r}")
+        if replica_ack_timeout <= 0:
+            raise ValueError(f"replica_ack_timeout must be positive, got {replica_ack_timeout!r}")
+        self._acks = {"replica_acks": replica_acks, "replica_ack_timeout": replica_ack_timeout}
         self._prefix = prefix
         self.expires_in = expires_in
         self._session_ttl_ms = None if expires_in is None else _millis(expires_in * 60)
@@ -212,9 +219,9 @@ class RedisStore(LeasedStore):
             raise StoreUnavailable(f"cannot reach Redis at {self.display_url}: {error}") from error
         self._redis = client
         if isinstance(client, RedisCluster):
-            self._pipeline: AutoPipeline = ClusterAutoPipeline(client, SOCKET_TIMEOUT)
+            self._pipeline: AutoPipeline = ClusterAutoPipeline(client, SOCKET_TIMEOUT, **self._acks)
         else:
-            self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT)
+            self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT, **self._acks)
 
     async def close(self) -> None:
         client, self._redis = self._redis, None
@@ -310,21 +317,24 @@ class RedisStore(LeasedStore):
                     WRITE_RELEASE,
                     [self._key("lock", key), self._key("session", key)],
                     [token, _encode(session), ttl],
+                    durable=True,
                 )
             )
 
-    async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    async def _run(
+        self, script: Script, keys: list[str], args: list[Any], *, durable: bool = False
+    ) -> Any:
         """Run one store step; on a Cluster or Sentinel, again if a failover failed it.
 
         Only the store step is repeated, never the bot: every script is safe
         to run twice (see the module docstring).
         """
         if self.topology == "single":
-            return await self._pipeline.run(script, keys, args)
+            return await self._pipeline.run(script, keys, args, durable=durable)
         started = time.monotonic()
         for attempt in range(1, STEP_ATTEMPTS + 1):
             try:
-                return await self._pipeline.run(script, keys, args)
+                return await self._pipeline.run(script, keys, args, durable=durable)
             except FAILOVER_ERRORS:
                 if attempt == STEP_ATTEMPTS or time.monotonic() - started > STEP_RETRY_WINDOW:
                     raise

@@ -12,6 +12,7 @@ failover would, on one server, a Cluster and Sentinel alike.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -221,3 +222,60 @@ async def test_a_cluster_joined_by_cluster_commands_alone_serves_sessions(
             await store.close()
     finally:
         cluster.stop()
+
+
+# --- replica_acks: a write counts only once replicas confirm it (WAIT) ---
+
+
+def replica_of_the_master_of(request: pytest.FixtureRequest, backend: RedisBackend, key: str):
+    """The replica process that copies ``key``'s master, and how to wait until it is back."""
+    if isinstance(backend, RedisClusterBackend):
+        cluster = request.getfixturevalue("redis_cluster")
+        (replica,) = cluster.replicas_of(cluster.master_of(f"{backend.prefix}session:{{{key}}}"))
+        return replica, cluster.wait_ok
+    sentinel = request.getfixturevalue("redis_sentinel")
+    return sentinel.replica, lambda: sentinel.wait_settled(sentinel.master)
+
+
+@pytest.mark.parametrize("any_redis", ["redis-cluster", "redis-sentinel"], indirect=True)
+async def test_a_write_no_replica_confirmed_is_refused_and_recognised_on_redelivery(
+    any_redis: RedisBackend, request: pytest.FixtureRequest
+) -> None:
+    store = await any_redis.make(replica_acks=1, replica_ack_timeout=0.3)
+    async with store.checkout("line:U1") as checkout:  # the replica is there: confirmed
+        checkout.save(Session("line:U1", {"n": 1}))
+    replica, wait_back = replica_of_the_master_of(request, any_redis, "line:U1")
+
+    replica.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreError, match="may not survive a failover"):
+            async with store.checkout("line:U1") as checkout:
+                checkout.save(Session("line:U1", {"n": 2}, handled={"update-2": 1.0}))
+    finally:
+        replica.process.send_signal(signal.SIGCONT)
+    await asyncio.to_thread(wait_back)
+
+    # The master did apply it: the platform's redelivery finds update-2 handled and skips it
+    # (had the master failed over first, the redelivery would find n=1 and run again).
+    stored = await store.read("line:U1")
+    assert stored is not None and stored.has_handled("update-2")
+    async with store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"n": 3}))
+    assert await count(store, "line:U1") == 3
+
+
+async def test_replica_acks_on_a_server_without_replicas_refuses_every_write(
+    redis_backend: RedisBackend,
+) -> None:
+    store = await redis_backend.make(replica_acks=1, replica_ack_timeout=0.05)
+
+    with pytest.raises(StoreError, match="reached 0 of the 1 replica"):
+        async with store.checkout("line:U1") as checkout:
+            checkout.save(Session("line:U1", {"n": 1}))
+    assert await redis_backend.lock_residue() == []
+
+
+@pytest.mark.parametrize("acks", [-1, 1.5, "2"])
+def test_replica_acks_must_be_a_whole_number(acks: object) -> None:
+    with pytest.raises(ValueError, match="replica_acks"):
+        RedisStore(replica_acks=acks)  # type: ignore[arg-type]
