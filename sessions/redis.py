@@ -25,6 +25,10 @@ failover (lost connection, READONLY, CLUSTERDOWN, MOVED) be retried:
   session and is acknowledged without running again;
 * an event claim records its claimant, so a retried claim is still ours.
 
+A write the master applied can still be lost with it in a failover; with
+``replica_acks`` a session write also waits (``WAIT``) until that many
+replicas have it, and fails (503, redelivery) when they do not confirm it.
+
 Where the topology is chosen (one server, Cluster, Sentinel): redis_topology.py.
 """
 
