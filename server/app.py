@@ -85,11 +85,25 @@ async def _finished_within(task: asyncio.Task[None], seconds: float) -> bool:
 
 
 def _sessions(connector: Connector, fields: dict[str, Any]) -> list[str] | None:
-    """The session ids of a webhook's events, worked out only for a line being logged."""
+    """The session ids of a webhook's events, worked out only for a line being logged.
+
+    Never raises: the access line must be written even when ``session_key`` fails.
+    """
     events = fields.get("parsed")
     if events is None:
         return None
-    return session_ids(connector.session_key(event) for event in events)
+    try:
+        return session_ids(connector.session_key(event) for event in events)
+    except Exception:
+        logger.exception("%s: session_key failed while logging", connector.platform)
+        return None
+
+
+def _internal_error(platform: str, fields: dict[str, Any]) -> Response:
+    """Any unexpected exception: logged with its traceback, answered in the JSON error form."""
+    logger.exception("%s webhook failed unexpectedly", platform)
+    fields["error"] = "internal error"
+    return _error(500, "internal error")
 
 
 class Gateway:
@@ -115,12 +129,16 @@ class Gateway:
         )
         self.http: aiohttp.ClientSession | None = None
         self.background: set[asyncio.Task[None]] = set()
+        #: Webhooks being answered now, held under ``limits.max_requests_in_flight``.
+        self.in_flight = 0
 
     async def start(self) -> None:
         await self.store.open()
-        # One pooled client per process; limit_per_host=0 lets every event call at once.
+        # One pooled client per process, with at most max_api_connections sockets: a burst
+        # of events queues for them instead of opening thousands at once.
+        limit = self.config.limits.max_api_connections
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0),
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
         )
         for connector in self.connectors:
@@ -148,7 +166,7 @@ class Gateway:
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
             try:
-                response = await self._answer(request, connector, deadline, fields, started)
+                response = await self._admit(request, connector, deadline, fields, started)
                 status = response.status_code
                 return response
             finally:
@@ -174,6 +192,29 @@ class Gateway:
                     )
 
         return webhook
+
+    async def _admit(
+        self,
+        request: Request,
+        connector: Connector,
+        deadline: float,
+        fields: dict[str, Any],
+        started: float,
+    ) -> Response:
+        """Answer within ``max_requests_in_flight``, and never with a bare exception."""
+        limit = self.config.limits.max_requests_in_flight
+        if self.in_flight >= limit:
+            fields["error"] = "too many requests in flight"
+            response = _error(503, f"more than {limit} requests in flight; retry later")
+            response.headers["Retry-After"] = "1"
+            return response
+        self.in_flight += 1
+        try:
+            return await self._answer(request, connector, deadline, fields, started)
+        except Exception:
+            return _internal_error(connector.platform, fields)
+        finally:
+            self.in_flight -= 1
 
     async def _answer(
         self,
@@ -212,6 +253,10 @@ class Gateway:
             return _error(400, str(exc))
         if not events:
             return Response(OK_BODY, media_type="application/json")
+        most = self.config.limits.max_events_per_body
+        if len(events) > most:
+            fields["error"] = "too many events"
+            return _error(400, f"more than {most} events in one body")
         fields["events"] = len(events)
         fields["parsed"] = events
         task = asyncio.create_task(self.runtime.handle_events(connector, events))
