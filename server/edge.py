@@ -1,13 +1,18 @@
 """The HTTP protocol the gateway is served with: uvicorn's h11 one, with the edge's limits.
 
-Why h11 rather than httptools (uvicorn's default when installed): h11 bounds the
-bytes it buffers for an incomplete request head (``h11_max_incomplete_event_size``)
-and says the overflow is a 431, while uvicorn's httptools protocol keeps appending
-header bytes without a bound (a 128 MiB header held a worker for seconds and
-hundreds of MB). The cost, measured by ``bench/edge.py`` (see bench/ANALYSIS.md),
-is small beside a bot's own work. On top of h11 this protocol adds what neither
+Why h11 rather than httptools (uvicorn's default when installed): uvicorn's
+httptools protocol accepts a request head of any size, and its time grows with
+the size (a 16 MiB header held a worker for about 6 s in ``bench/edge.py``, every
+other connection of that worker waiting), while h11 bounds what it buffers of an
+incomplete head (``h11_max_incomplete_event_size``) and names the overflow a 431.
+h11 being pure Python, its cost was measured beside httptools on the whole webhook
+path (``python -m bench.edge``; bench/ANALYSIS.md): within the noise of a shared
+machine, since a webhook's time goes to the session, the bot and its API call,
+not to parsing a 300-byte head. On top of h11 this protocol adds what neither
 parser does:
 
+* a head size bound that also holds for a head arriving complete in one read
+  (h11 checks only incomplete ones): beyond ``max_header_size``, 431 and close;
 * a header timeout: the request line and headers must arrive within
   ``header_timeout`` seconds of the connection (or of the first byte of a later
   request on a kept-alive connection), else the connection is dropped;
@@ -29,8 +34,6 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bottender.server.limits import ServerLimits
-
-_REASONS = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}
 
 
 class _Connection(h11.Connection):
@@ -54,6 +57,8 @@ class EdgeProtocol(H11Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
         #: What the read timer is waiting for: "head", "body" or nothing.
         self._waiting_for: str | None = None
+        #: Bytes of the request head received so far.
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -71,6 +76,9 @@ class EdgeProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            self._refuse_head()
+            return
         super().data_received(data)
         self._track_reads(arm_head=True)
 
@@ -81,14 +89,30 @@ class EdgeProtocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a malformed request, with the status h11 suggests (431…)."""
-        status = self.conn.error_status if self.conn.error_status in _REASONS else 400
-        if status == 431:
-            msg = f"Request headers larger than {self.limits.max_header_size} bytes."
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
-        event = h11.Response(status_code=status, headers=headers, reason=_REASONS[status])
-        self.transport.write(self.conn.send(event))
-        self.transport.write(self.conn.send(h11.Data(data=msg.encode("ascii"))))
-        self.transport.write(self.conn.send(h11.EndOfMessage()))
+        if self.conn.error_status == 431:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Count the bytes of a request head as they arrive.
+
+        h11 bounds only what it buffers of an *incomplete* head: a complete one
+        that arrives in one read (up to 256 KiB) would pass, so it is counted here.
+        """
+        end = data.find(b"\r\n\r\n")
+        size = self._head_bytes + (len(data) if end < 0 else end)
+        self._head_bytes = size if end < 0 else 0
+        return size > self.limits.max_header_size
+
+    def _refuse_head(self) -> None:
+        """431 and close: nothing of the request is handed to the app."""
+        body = f"Request headers larger than {self.limits.max_header_size} bytes.".encode()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
         self.transport.close()
 
     def _track_reads(self, *, arm_head: bool) -> None:
