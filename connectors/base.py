@@ -71,8 +71,6 @@ def check_copied(value: Any, what: str) -> None:
     send the reply again. Bounded in depth and size; integers within int64; object keys
     free of NUL, a leading ``$`` and ``.`` (what MongoDB refuses). Platforms never send such.
     """
-    if len(orjson.dumps(value)) > MAX_COPIED_BYTES:
-        raise BadRequest(f"{what} is larger than {MAX_COPIED_BYTES} bytes")
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -89,6 +87,9 @@ def check_copied(value: Any, what: str) -> None:
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
             raise BadRequest(f"{what} holds an integer beyond 64 bits")
+    # Measured once the depth is known to be small (orjson refuses past 254 levels).
+    if len(orjson.dumps(value)) > MAX_COPIED_BYTES:
+        raise BadRequest(f"{what} is larger than {MAX_COPIED_BYTES} bytes")
 
 
 def text_field(raw: Mapping[str, Any], key: str, what: str, *, max_length: int = 256) -> None:

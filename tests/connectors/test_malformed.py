@@ -76,13 +76,14 @@ async def test_a_telegram_poll_answer_whose_voter_chat_is_no_object_runs_without
     assert channel.sessions() == []
 
 
+@pytest.mark.parametrize("levels", [253, 300])
 @pytest.mark.parametrize("field", ["from", "chat"])
-async def test_a_telegram_message_whose_copied_objects_nest_253_levels_is_refused_400(
-    telegram, field
+async def test_a_telegram_message_whose_copied_objects_nest_deep_is_refused_400(
+    telegram, field, levels
 ):
     channel = telegram()
     message = payloads.tg_message(payloads.private_chat(payloads.ALICE), payloads.ALICE)
-    message[field] = {**message[field], "deep": nested(253)}
+    message[field] = {**message[field], "deep": nested(levels)}
     answer = await channel.post(payloads.update("message", message), secret_token=TELEGRAM_SECRET)
     assert answer.status == 400
     assert f"message.{field}" in answer.body["error"]
