@@ -31,7 +31,7 @@ access_logger = logging.getLogger("bottender.access")
 
 
 def _quoted(text: str) -> str:
-    """A JSON string literal in ASCII: no newline, NUL, space-free breaks or other line end."""
+    """A JSON string literal in ASCII: no newline of any kind, NUL or raw quote survives."""
     return json.dumps(text, ensure_ascii=True)
 
 
