@@ -28,12 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import resource
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bottender.server.limits import ServerLimits
+
+logger = logging.getLogger("bottender.server")
+#: Descriptors a process needs besides connections: store pools, files, logs, the loop.
+SPARE_DESCRIPTORS = 128
 
 
 class _Connection(h11.Connection):
@@ -154,8 +160,46 @@ class EdgeProtocol(H11Protocol):
             self.transport.close()
 
 
+def descriptors_needed(limits: ServerLimits) -> int:
+    """File descriptors the caps can take: connections (closed at accept past twice the
+    cap), platform API sockets, and a margin for the rest."""
+    return 2 * limits.max_connections + limits.max_api_connections + SPARE_DESCRIPTORS
+
+
+def raise_descriptor_limit(limits: ServerLimits) -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` (up to the hard one) so the caps hold.
+
+    Past the descriptor limit ``accept`` fails and every webhook with it, which is
+    what the connection cap is there to prevent; a soft limit of 1024 (a common
+    default) is below what 1000 connections need. Workers inherit the limit.
+    Returns the soft limit now in force; warns when it is still too low.
+    """
+    needed = descriptors_needed(limits)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < needed:
+        logger.warning(
+            "server.max_connections=%d needs about %d file descriptors but the limit is %d"
+            " (ulimit -n): lower server.max_connections or raise the limit",
+            limits.max_connections,
+            needed,
+            soft,
+        )
+    return soft
+
+
 def uvicorn_options(limits: ServerLimits) -> dict[str, Any]:
-    """The ``uvicorn.Config`` / ``uvicorn.run`` arguments that put ``limits`` at the edge."""
+    """The ``uvicorn.Config`` / ``uvicorn.run`` arguments that put ``limits`` at the edge.
+
+    Also raises the process's descriptor limit to what the caps need
+    (:func:`raise_descriptor_limit`), before uvicorn starts any worker.
+    """
+    raise_descriptor_limit(limits)
     return {
         "http": functools.partial(EdgeProtocol, limits=limits),
         "h11_max_incomplete_event_size": limits.max_header_size,

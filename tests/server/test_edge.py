@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -305,3 +307,23 @@ def test_every_limit_has_a_safe_default(tmp_path):
     assert limits.max_connections >= limits.max_requests_in_flight
     assert limits.max_events_per_body >= 100  # what LINE sends in one body
     assert 0 < limits.max_api_connections <= 1000
+
+
+def test_the_descriptor_limit_is_raised_to_what_the_connection_cap_needs():
+    """Run in a child process: the test must not change pytest's own limit."""
+    script = (
+        "import resource\n"
+        "from bottender.server.edge import descriptors_needed, raise_descriptor_limit\n"
+        "from bottender.server.limits import ServerLimits\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "limits = ServerLimits(max_connections=300)\n"
+        "raise_descriptor_limit(limits)\n"
+        "now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+        "print(now, descriptors_needed(limits), hard)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    now, needed, hard = (int(value) for value in out)
+    assert now == (needed if hard < 0 else min(needed, hard))
