@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bottender.connectors.base import BadRequest, Connector
+from bottender.connectors.base import BadRequest, Connector, Event
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
@@ -201,20 +201,11 @@ class Gateway:
         fields: dict[str, Any],
         started: float,
     ) -> Response:
-        """Answer within ``max_requests_in_flight``, and never with a bare exception."""
-        limit = self.config.limits.max_requests_in_flight
-        if self.in_flight >= limit:
-            fields["error"] = "too many requests in flight"
-            response = _error(503, f"more than {limit} requests in flight; retry later")
-            response.headers["Retry-After"] = "1"
-            return response
-        self.in_flight += 1
+        """The answer, never a bare exception: anything unexpected is a JSON 500."""
         try:
             return await self._answer(request, connector, deadline, fields, started)
         except Exception:
             return _internal_error(connector.platform, fields)
-        finally:
-            self.in_flight -= 1
 
     async def _answer(
         self,
@@ -224,7 +215,6 @@ class Gateway:
         fields: dict[str, Any],
         started: float,
     ) -> Response:
-        platform = connector.platform
         limit = self.config.max_body_size
         try:
             body = await read_body(request, limit)
@@ -259,6 +249,29 @@ class Gateway:
             return _error(400, f"more than {most} events in one body")
         fields["events"] = len(events)
         fields["parsed"] = events
+        # Counted once authenticated and parsed: no unauthenticated client can take a slot.
+        limit = self.config.limits.max_requests_in_flight
+        if self.in_flight >= limit:
+            fields["error"] = "too many requests in flight"
+            response = _error(503, f"more than {limit} requests in flight; retry later")
+            response.headers["Retry-After"] = "1"
+            return response
+        self.in_flight += 1
+        try:
+            return await self._run(connector, events, deadline, fields, started)
+        finally:
+            self.in_flight -= 1
+
+    async def _run(
+        self,
+        connector: Connector,
+        events: list[Event],
+        deadline: float,
+        fields: dict[str, Any],
+        started: float,
+    ) -> Response:
+        """Run the events; the answer when their sessions are written or at the deadline."""
+        platform = connector.platform
         task = asyncio.create_task(self.runtime.handle_events(connector, events))
         try:
             finished = await _finished_within(task, deadline)

@@ -31,7 +31,9 @@ class ServerLimits:
     #: Open connections; a request on a connection beyond them gets 503 and the connection is
     #: closed, and connections beyond twice as many are closed as soon as they are accepted.
     max_connections: int = 1000
-    #: Webhooks being answered at once; beyond, 503 (the platform redelivers).
+    #: Authenticated webhooks whose events are running before their answer; beyond, 503
+    #: (the platform redelivers). Counted after the signature check, so no unauthenticated
+    #: client can take a slot.
     max_requests_in_flight: int = 200
     #: Events in one body; beyond, 400. LINE sends at most 100 per body in practice.
     max_events_per_body: int = 200
