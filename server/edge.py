@@ -150,7 +150,8 @@ class EdgeProtocol(H11Protocol):
     def _read_timed_out(self) -> None:
         """The client stalled: drop it. A body cut short reaches the app as a disconnect."""
         self._read_timer = None
-        self.logger.warning(
+        # Info, not warning: a slow-client flood would otherwise flood the log too.
+        self.logger.info(
             "dropping %s: its request %s did not arrive within the timeout",
             f"{self.client[0]}:{self.client[1]}" if self.client else "a client",
             "head" if self._waiting_for == "head" else "body",

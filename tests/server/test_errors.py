@@ -82,6 +82,8 @@ async def test_an_unexpected_exception_answers_json_500_and_logs_one_access_line
     assert record.fields["status"] == 500
     assert record.fields["sessions"] == sessions
     assert "status=500" in record.getMessage()
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "blew up" in str(tracebacks[0].exc_info[1])
 
     # The gateway is unharmed: the next update runs.
     answer = await asgi_post(app, PATH, payloads.encode(payloads.text_update("hi")))
