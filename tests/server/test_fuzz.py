@@ -15,6 +15,7 @@ so it cannot flake), no deadline per example (the machine may be loaded).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -176,19 +177,16 @@ class Fuzzed:
         assert self.calls(suffix) == before + 1
 
 
-@pytest.fixture(scope="module", params=["memory", "file"])
-def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+@contextlib.contextmanager
+def running(driver: str, directory: Path) -> Iterator[Fuzzed]:
+    """The gateway (both channels, the counting bot) on ``driver``, started in its own loop."""
     platform, stop_platform = _serve_platform()
-    directory: Path = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     config = load_config(
         write_config(
             directory,
             app="tests.bots:counter",
             initial_state={"count": 0},
-            session={
-                "driver": request.param,
-                "stores": {"file": {"dirname": str(directory / "sessions")}},
-            },
+            session={"driver": driver, "stores": {"file": {"dirname": str(directory / "s")}}},
             channels={
                 "line": {
                     "enabled": True,
@@ -216,6 +214,12 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         stop_platform()
 
 
+@pytest.fixture(scope="module", params=["memory", "file"])
+def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    with running(request.param, tmp_path_factory.mktemp(f"fuzz-{request.param}")) as gateway:
+        yield gateway
+
+
 @FUZZ
 @given(body=mutants(LINE_BASES))
 def test_no_mutant_of_a_line_body_gets_a_5xx(fuzzed: Fuzzed, body: bytes) -> None:
@@ -232,3 +236,24 @@ def test_after_the_mutants_valid_bodies_still_work(fuzzed: Fuzzed) -> None:
     line_body = payloads.line_body(payloads.text_event("hi"))
     fuzzed.still_works(LINE_PATH, line_body, "/v2/bot/message/reply")
     fuzzed.still_works(TELEGRAM_PATH, payloads.text_update("hi"), "/sendMessage")
+
+
+#: One value of each JSON type, plus nesting past orjson's writable depth.
+EVERY_TYPE = [None, True, 2**64, "x" * 300, [], {}, nested(300, 0, True)]
+
+
+@pytest.mark.parametrize(
+    ("path", "bases"), [(LINE_PATH, LINE_BASES), (TELEGRAM_PATH, TELEGRAM_BASES)]
+)
+def test_every_field_of_every_body_replaced_by_every_json_type_gets_no_5xx(
+    tmp_path: Path, path: str, bases: list[dict]
+) -> None:
+    """Exhaustive where the fuzzing samples: each field of each base body, each type."""
+    with running("memory", tmp_path) as gateway:
+        for base in bases:
+            for field in list(paths(base))[1:]:
+                for value in EVERY_TYPE:
+                    body = json.loads(json.dumps(base))
+                    at(body, field[:-1])[field[-1]] = value
+                    status = gateway.post(path, encode(body, None).encode())
+                    assert status in (200, 400, 413), (field, value)
