@@ -170,6 +170,32 @@ def test_a_header_larger_than_the_limit_gets_431_and_the_connection_closed(edge)
         assert read_status(sock) == 200
 
 
+def test_an_oversized_header_sent_in_small_pieces_is_refused_too(edge):
+    server = edge(max_header_size=8 * 1024)
+    with server.connect() as sock:
+        sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nX-Padding: ".encode())
+        try:
+            for _ in range(64):
+                sock.sendall(b"a" * 1024)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_response(sock)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_pipelined_and_kept_alive_requests_are_all_answered(edge, fake_platform):
+    server = edge(max_header_size=8 * 1024, header_timeout=5)
+    first = server.webhook(payloads.text_update("one"))
+    second = server.webhook(payloads.text_update("two"))
+    with server.connect() as sock:
+        sock.sendall(first + second)
+        assert read_status(sock) == 200
+        wait_until(lambda: len(fake_platform.texts()) == 2)
+        sock.sendall(server.webhook(payloads.text_update("three")))
+        wait_until(lambda: len(fake_platform.texts()) == 3)
+    assert fake_platform.texts() == ["Count: 1", "Count: 2", "Count: 3"]
+
+
 def test_a_client_stalled_in_its_headers_is_dropped_after_the_header_timeout(edge):
     server = edge(header_timeout=0.5)
     with server.connect() as sock:
