@@ -18,8 +18,9 @@ parser does:
   request on a kept-alive connection), else the connection is dropped;
 * a body timeout: the whole body within ``body_timeout`` seconds of the headers;
 * a connection cap: a request arriving on a connection beyond ``max_connections``
-  is answered 503 and the connection closed; beyond twice as many, connections are
-  closed as soon as they are accepted, so descriptors stay bounded.
+  is answered 503 (JSON, ``Retry-After: 1``) and the connection closed; beyond twice
+  as many, connections are closed as soon as they are accepted, so descriptors stay
+  bounded.
 
 Idle kept-alive connections are closed by uvicorn after ``keep_alive_timeout``.
 """
@@ -36,6 +37,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bottender.server.limits import ServerLimits
+from bottender.server.logs import access_logger, log_fields
 
 logger = logging.getLogger("bottender.server")
 #: Descriptors a process needs besides connections: store pools, files, logs, the loop.
@@ -72,9 +74,9 @@ class EdgeProtocol(H11Protocol):
         if open_now > 2 * self.limits.max_connections:
             transport.close()
             return
-        # uvicorn answers 503 (and closes) when its concurrency limit is reached: make
-        # that the case for this connection alone when it is over the cap.
-        self.limit_concurrency = 0 if open_now > self.limits.max_connections else None
+        if open_now > self.limits.max_connections:
+            # Requests on this connection are answered 503 without reaching the gateway.
+            self.app = _over_capacity
         self._track_reads(arm_head=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -159,6 +161,30 @@ class EdgeProtocol(H11Protocol):
         self._waiting_for = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+_OVER_CAPACITY_BODY = b'{"ok":false,"error":"too many connections; retry later"}'
+
+
+async def _over_capacity(scope: Any, receive: Any, send: Any) -> None:
+    """503 in the webhooks' JSON form, closing the connection (uvicorn honours the header)."""
+    if scope["type"] != "http":
+        return
+    client = scope.get("client")
+    log_fields(
+        access_logger,
+        logging.WARNING,
+        "http",
+        {"status": 503, "error": "too many connections", "client": client[0] if client else None},
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_OVER_CAPACITY_BODY)).encode()),
+        (b"connection", b"close"),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY_BODY})
 
 
 def descriptors_needed(limits: ServerLimits) -> int:
