@@ -126,14 +126,11 @@ class EdgeProtocol(H11Protocol):
     def _track_reads(self, *, arm_head: bool) -> None:
         """Keep one timer on what the client still has to send: its head, then its body."""
         state = self.conn.their_state
-        if state is h11.IDLE and arm_head and not self.transport.is_closing():
-            waiting_for: str | None = "head"
-        elif state is h11.SEND_BODY:
+        waiting_for: str | None = None
+        if state is h11.SEND_BODY:
             waiting_for = "body"
-        else:
-            waiting_for = None
-        if state is h11.IDLE and not arm_head:
-            waiting_for = None
+        elif state is h11.IDLE and arm_head and not self.transport.is_closing():
+            waiting_for = "head"
         if waiting_for == self._waiting_for and (waiting_for is None or self._read_timer):
             return
         self._cancel_read_timer()
