@@ -113,7 +113,7 @@ async def test_a_telegram_sender_no_store_could_keep_is_refused_before_the_bot_r
     assert channel.sent() == []
 
 
-async def test_a_line_user_id_of_the_usual_shape_still_runs_after_the_refusals(line):
+async def test_a_valid_line_body_still_runs_after_a_refused_one(line):
     channel = line()
     assert (await channel.post(payloads.line_body({"type": []}))).status == 400
     answer = await channel.post(payloads.line_body(payloads.text_event("hi")))
