@@ -49,7 +49,7 @@ def _error(status: int, reason: str) -> JSONResponse:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing early (without reading it all) once it passes ``limit``."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0

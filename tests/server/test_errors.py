@@ -89,3 +89,11 @@ async def test_an_unexpected_exception_answers_json_500_and_logs_one_access_line
     answer = await asgi_post(app, PATH, payloads.encode(payloads.text_update("hi")))
     assert answer.status == 200
     assert fake_platform.texts() == ["Count: 1"]
+
+
+async def test_a_content_length_of_non_ascii_digits_is_no_500(app, fake_platform):
+    """``"²".isdigit()`` is true but ``int("²")`` fails: the length is checked as ASCII."""
+    body = payloads.encode(payloads.text_update("hi"))
+    answer = await asgi_post(app, PATH, body, [("Content-Length", "\u00b2")])
+    assert answer.status == 200
+    assert fake_platform.texts() == ["Count: 1"]
