@@ -21,6 +21,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bottender.connectors.base import json_copy
+from bottender.server.limits import ServerLimits, server_limits
 
 App = Callable[[Any], Awaitable[None]]
 
@@ -69,6 +70,8 @@ class Config:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     #: The bot's own routes (OAuth callbacks, payment webhooks), served beside the webhooks.
     routes: list[Any] = field(default_factory=list)
+    #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 def load_config(
@@ -129,6 +132,10 @@ def config_from_module(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    try:
+        limits = server_limits(server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     return Config(
         path=config_path,
@@ -141,6 +148,7 @@ def config_from_module(
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
         routes=_routes(getattr(module, "routes", [])),
+        limits=limits,
     )
 
 
