@@ -18,6 +18,7 @@ from bottender.connectors.line_api import (
     LineApiError,
     LineClient,
     is_reply_token_refused,
+    push_retry_key,
 )
 from bottender.sessions.session import Session
 
@@ -127,6 +128,8 @@ class LineContext(Context):
         self._replies: list[dict[str, Any]] = []
         self._pushes: list[dict[str, Any]] = []
         self._reply_fallback_to_push = reply_fallback_to_push
+        #: Push calls made so far for this event: the next one's position in its retry key.
+        self._pushed = 0
 
     async def send_text(self, text: str, **options: Any) -> None:
         """Reply when the event has a reply token, else push to the conversation."""
@@ -177,8 +180,15 @@ class LineContext(Context):
             raise RuntimeError(
                 f"cannot push {len(pushes)} LINE message(s): the event names no user, group or room"
             )
-        for start in range(0, len(pushes), MAX_MESSAGES_PER_CALL):
-            await self.client.push(to, pushes[start : start + MAX_MESSAGES_PER_CALL])
+        event_id = self.event.raw.get("webhookEventId")
+        for position, start in enumerate(range(0, len(pushes), MAX_MESSAGES_PER_CALL)):
+            # Keyed by the event and the call's position: a replay's pushes are dropped by LINE.
+            await self.client.push(
+                to,
+                pushes[start : start + MAX_MESSAGES_PER_CALL],
+                retry_key=push_retry_key(event_id, self._pushed + position),
+            )
+        self._pushed += -(-len(pushes) // MAX_MESSAGES_PER_CALL)
 
 
 class LineConnector(Connector):

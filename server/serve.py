@@ -16,7 +16,7 @@ import os
 
 import uvicorn
 
-from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
 from bottender.server.config import Config
 from bottender.server.logs import log_config
 from bottender.server.stores import build_store
@@ -62,6 +62,7 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    ingest_only: bool = False,
 ) -> int:
     asyncio.run(_check_store(config))
     if workers > 1 and config.driver == "memory":
@@ -72,6 +73,8 @@ def serve(
             workers,
         )
     export_config(config)
+    if ingest_only:
+        os.environ[INGEST_ONLY_ENV] = "1"
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
