@@ -45,6 +45,9 @@ DEFAULT_MAX_PENDING = 1000
 POLL_INTERVAL = 0.1
 #: Entries claimed in one call at most.
 CLAIM_BATCH = 100
+#: A handled delivery id is kept at least two leases plus this long, so that the
+#: replay of an entry whose owner died just after writing its session is skipped.
+HANDLED_KEEP_SLACK = 60.0
 
 
 class Overloaded(Exception):
@@ -127,6 +130,8 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.owner = uuid.uuid4().hex
         self.stats = InboxStats()
+        if self.inbox is not None:
+            runtime.handled_keep_for = 2 * (self.inbox.lease or 0.0) + HANDLED_KEEP_SLACK
         #: Event tasks still running; shutdown waits for them.
         self.background: set[asyncio.Task[None]] = set()
         #: Inbox entries this process holds, by id.
@@ -328,6 +333,8 @@ class Dispatcher:
 
     def _start_claimed(self, entry: InboxEntry) -> None:
         self.stats.claimed += 1
+        if entry.id in self._held:
+            logger.warning("inbox entry %s claimed again while held here (lease lapsed)", entry.id)
         if entry.previous_owner is not None and entry.previous_owner != self.owner:
             self.stats.recovered += 1
             logger.warning(
@@ -353,7 +360,32 @@ class Dispatcher:
             done.set_result(None)
             self._chore(self._settle(entry.id, done))  # type: ignore[arg-type]
             return
-        self._track(entry.id, self._run(connector, events))
+        recovered = entry.previous_owner is not None
+        task = asyncio.create_task(self._replay(connector, events, recovered=recovered))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        self._track(entry.id, task)
+
+    async def _replay(self, connector: Connector, events: list[Event], *, recovered: bool) -> None:
+        """Run a claimed entry's events, leaving out those its dead owner finished.
+
+        Checked before queueing for the sessions' locks: behind a busy
+        conversation's queue, more newer events could run than its session
+        remembers ids of. The check under the lock still stands behind this one.
+        """
+        if recovered:
+            events = [
+                event for event in events if not await self._already_handled(connector, event)
+            ]
+        if events:
+            await self.runtime.handle_events(connector, events)
+
+    async def _already_handled(self, connector: Connector, event: Event) -> bool:
+        key = connector.session_key(event)
+        if key is None or event.delivery_id is None:
+            return False
+        session = await self.runtime.store.read(key)
+        return session is not None and session.has_handled(event.delivery_id)
 
     async def _renew(self, interval: float) -> None:
         assert self.inbox is not None
