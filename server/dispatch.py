@@ -154,6 +154,12 @@ class Dispatcher:
                     ", ".join(immediate),
                 )
             return
+        logger.info(
+            "inbox owner %s (%s entries)", self.owner, "runs" if self.run_entries else "writes"
+        )
+        if not immediate:
+            # Only abandoned entries to look for: no need to ask the store ten times a second.
+            self.poll_interval = max(self.poll_interval, min(1.0, (self.inbox.lease or 2.0) / 4))
         if self.run_entries:
             self._loops.append(asyncio.create_task(self._pump()))
         if self.inbox.lease is not None:

@@ -3,7 +3,7 @@
 One file per entry in ``<dirname>/inbox/``, named from a hash of its id::
 
     <safe prefix>-<sha256 of id>.entry
-        {"id": ..., "channel": ..., "owner": <token or null>}\\n<webhook body>
+        {"owner":"<token, padded to 32>","id":...,"channel":...}\\n<webhook body>
 
 Written like a session (temporary file, fsync, rename, fsync of the directory).
 The owner holds an exclusive ``flock`` on the entry's file for as long as it
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from bottender.sessions.file import FileStore
 
 SUFFIX = ".entry"
+#: The owner token sits at a fixed place and width, so a claimer overwrites it in place.
+OWNER_AT = len(b'{"owner":"')
+OWNER_WIDTH = 32
+
+
+def _owner_field(owner: str | None) -> bytes:
+    return (owner or "")[:OWNER_WIDTH].ljust(OWNER_WIDTH).encode()
 
 
 class FileInbox(Inbox):
@@ -46,7 +53,8 @@ class FileInbox(Inbox):
         return self._dir / (file_name(entry_id) + SUFFIX)
 
     async def put(self, entry: InboxEntry, *, owner: str | None) -> None:
-        header = orjson.dumps({"id": entry.id, "channel": entry.channel, "owner": owner})
+        rest = orjson.dumps({"id": entry.id, "channel": entry.channel})
+        header = b'{"owner":"' + _owner_field(owner) + b'",' + rest[1:]
         path = self._path(entry.id)
         try:
             fd = await asyncio.to_thread(
@@ -63,7 +71,7 @@ class FileInbox(Inbox):
     async def claim(self, owner: str, limit: int) -> list[InboxEntry]:
         held = {path.name for _, path in self._held.values()}
         try:
-            found = await asyncio.to_thread(_claim_entries, self._dir, held, limit)
+            found = await asyncio.to_thread(_claim_entries, self._dir, held, limit, owner)
         except OSError as error:
             raise StoreError(
                 f"file store {self._dir}: claiming inbox entries failed: {error}"
@@ -138,9 +146,9 @@ def _write_entry(directory: Path, path: Path, data: bytes, owned: bool) -> int |
 
 
 def _claim_entries(
-    directory: Path, held: set[str], limit: int
+    directory: Path, held: set[str], limit: int, owner: str
 ) -> list[tuple[InboxEntry, int, Path]]:
-    """Lock up to ``limit`` entries nobody holds, oldest first."""
+    """Lock up to ``limit`` entries nobody holds, oldest first, noting ``owner`` in each."""
     try:
         found = [
             (entry.stat().st_mtime_ns, entry.name)
@@ -165,13 +173,14 @@ def _claim_entries(
             data = os.pread(fd, os.fstat(fd).st_size, 0)
             header, _, body = data.partition(b"\n")
             meta = orjson.loads(header)
+            os.pwrite(fd, _owner_field(owner), OWNER_AT)
         except (BlockingIOError, orjson.JSONDecodeError):
             os.close(fd)
             continue
         except BaseException:
             os.close(fd)
             raise
-        entry = InboxEntry(meta["id"], meta["channel"], body, meta.get("owner"))
+        entry = InboxEntry(meta["id"], meta["channel"], body, meta["owner"].strip() or None)
         claimed.append((entry, fd, path))
     return claimed
 

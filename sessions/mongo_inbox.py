@@ -7,8 +7,8 @@ One document per entry in ``<collection_name>_inbox``::
 
 ``due`` is when the entry may be claimed: its owner's lease end, renewed while
 it runs, or the time it was put for a free entry (claimed in arrival order). A
-claim is one ``find_one_and_update`` per entry, so two processes can never take
-the same one.
+claim finds due entries in one query and takes each with an update that matches
+only while the entry is as it was found, so two processes can never both take one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from bson import Binary
-from pymongo import ReturnDocument
 
 from bottender.sessions.base import Inbox, InboxEntry, StoreError
 
@@ -68,22 +67,23 @@ class MongoInbox(Inbox):
                     raise StoreError(f"inbox entry {entry.id!r}: concurrent writes") from None
 
     async def claim(self, owner: str, limit: int) -> list[InboxEntry]:
+        """One query finds due entries; each is then taken by an update that only
+        matches while it is still as found, so two claimers never both win it."""
         now = self._store._clock()
+        until = now + self._store._lock_lease
         entries: list[InboxEntry] = []
         with self._store._errors("claiming inbox entries"):
             collection = await self._ready()
-            while len(entries) < limit:
-                doc = await collection.find_one_and_update(
-                    {"due": {"$lte": now}},
-                    {"$set": {"owner": owner, "due": now + self._store._lock_lease}},
-                    sort=[("due", 1)],
-                    return_document=ReturnDocument.BEFORE,
+            found = collection.find({"due": {"$lte": now}}).sort("due", 1).limit(limit)
+            async for doc in found:
+                taken = await collection.update_one(
+                    {"_id": doc["_id"], "due": doc["due"], "owner": doc.get("owner")},
+                    {"$set": {"owner": owner, "due": until}},
                 )
-                if doc is None:
-                    break
-                entries.append(
-                    InboxEntry(doc["_id"], doc["channel"], bytes(doc["body"]), doc.get("owner"))
-                )
+                if taken.modified_count:
+                    entries.append(
+                        InboxEntry(doc["_id"], doc["channel"], bytes(doc["body"]), doc.get("owner"))
+                    )
         return entries
 
     async def renew(self, owner: str, ids: Iterable[str]) -> None:
