@@ -54,7 +54,7 @@ SIZES = {"file": (300, 100), "redis": (300, 100), "mongo": (120, 40)}
 EVENTS_PER_SPREAD_CHAT = 3
 CONCURRENCY = 64
 #: How long the whole run may take before the test gives up (a bound, not a measure).
-PATIENCE = 180.0
+PATIENCE = 120.0
 WEBHOOK = "/webhooks/line"
 PUSH = "/v2/bot/message/push"
 OWNER = re.compile(r"(?:inbox owner|worker) ([0-9a-f]{32})")
@@ -212,11 +212,15 @@ def read_counts(driver: str, options: dict[str, Any]) -> dict[str, int]:
     return asyncio.run(read())
 
 
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+def wait_until(
+    condition: Callable[[], bool], seconds: float, what: str, *, fail: bool = True
+) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}", pytrace=False)
+            if fail:
+                pytest.fail(f"timed out waiting for {what}", pytrace=False)
+            return
         time.sleep(0.1)
 
 
@@ -289,13 +293,14 @@ def test_a_killed_process_loses_no_acknowledged_event(
         killed_at.append(time.time())
 
     asyncio.run(play_line([url for url, _ in gateways], events, kill))
-    wait_until(lambda: len(line.accepted) >= len(events), PATIENCE, "every event's push")
+    wait_until(lambda: len(line.accepted) >= len(events), PATIENCE, "every push", fail=False)
     finished = time.time()
 
     # Each event's push was accepted once: none lost, none doubled.
     pushed = Counter(text.split(" -> ")[0] for text in line.accepted)
-    assert sorted(pushed) == sorted(text for text, _ in events)
-    assert set(pushed.values()) == {1}
+    lost = sorted({text for text, _ in events} - set(pushed))
+    assert not lost, f"{len(lost)} acknowledged events never ran: {lost[:10]}..."
+    assert [text for text, times in pushed.items() if times > 1] == []
     # Each chat's state counted each of its events once.
     counts = read_counts(driver, options)
     assert counts["line:Ubusy"] == busy
