@@ -137,7 +137,8 @@ class Dispatcher:
         #: Inbox entries this process holds, by id.
         self._held: set[str] = set()
         self._chores: set[asyncio.Task[None]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._pump_task: asyncio.Task[None] | None = None
+        self._renew_task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -161,14 +162,14 @@ class Dispatcher:
             # Only abandoned entries to look for: no need to ask the store ten times a second.
             self.poll_interval = max(self.poll_interval, min(1.0, (self.inbox.lease or 2.0) / 4))
         if self.run_entries:
-            self._loops.append(asyncio.create_task(self._pump()))
+            self._pump_task = asyncio.create_task(self._pump())
         if self.inbox.lease is not None:
-            self._loops.append(asyncio.create_task(self._renew(self.inbox.lease / 3)))
+            self._renew_task = asyncio.create_task(self._renew(self.inbox.lease / 3))
 
     async def stop(self, grace: float) -> None:
         """Stop claiming, let running events finish (up to ``grace``), give back the rest."""
-        for loop_task in self._loops[:1] if self.run_entries else []:
-            loop_task.cancel()
+        if self._pump_task is not None:
+            self._pump_task.cancel()
         if self.background:
             logger.info("waiting for %d event(s) still running", len(self.background))
             _, pending = await asyncio.wait(self.background, timeout=grace)
@@ -179,9 +180,10 @@ class Dispatcher:
                 await asyncio.wait(pending, timeout=1)
         if self._chores:
             await asyncio.wait(self._chores, timeout=5)
-        for loop_task in self._loops:
+        loops = [task for task in (self._pump_task, self._renew_task) if task is not None]
+        for loop_task in loops:
             loop_task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)
         if self.inbox is not None:
             for held in list(self._held):
                 await self.inbox.drop(held)

@@ -142,3 +142,32 @@ def test_on_the_memory_store_ack_immediate_warns_at_start_up(gated_bot, caplog) 
     assert bot.post(text_update(1, "hi")).status == 200  # answered at once, run in-process
     GATE.set()
     wait_for(lambda: bot.state() == {"count": 1}, "the event")
+
+
+def test_a_gateway_that_starts_runs_what_a_dead_process_left_in_the_inbox(
+    gated_bot, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import orjson
+
+    from bottender.sessions.base import InboxEntry
+    from bottender.sessions.file import FileStore
+
+    async def leave_behind() -> None:
+        store = FileStore(str(tmp_path / "sessions"))
+        await store.open()
+        inbox = store.inbox()
+        body = orjson.dumps(text_update(1, "hi"))
+        await inbox.put(InboxEntry("left-behind", "telegram", body), owner="d" * 32)
+        await store.close()  # its lock goes, as a dead process's would
+
+    asyncio.run(leave_behind())
+    GATE.set()
+
+    bot = gated_bot()
+
+    wait_for(lambda: not inbox_files(tmp_path), "the entry to be run")
+    assert bot.state() == {"count": 1}
+    assert bot.replies() == ["Count: 1"]
+    assert bot.live.gateway.dispatcher.stats.recovered == 1
