@@ -166,10 +166,17 @@ class LineContext(Context):
             try:
                 await self.client.reply(token, first)
             except LineApiError as exc:
-                if not (self._reply_fallback_to_push and is_reply_token_refused(exc)):
+                if self.event.is_redelivery and is_reply_token_refused(exc):
+                    # Most likely used by this event's first run, whose process died before
+                    # writing the session: that reply went out; sending it again would repeat
+                    # it. The overflow is pushed again under the same retry keys: LINE drops
+                    # what the first run already pushed.
+                    logger.warning("reply token of a redelivered event refused: not sent again")
+                elif not (self._reply_fallback_to_push and is_reply_token_refused(exc)):
                     raise
-                logger.warning("reply token refused (%s); pushing instead", exc.reason)
-                overflow = first + overflow
+                else:
+                    logger.warning("reply token refused (%s); pushing instead", exc.reason)
+                    overflow = first + overflow
             pushes = overflow + pushes
         elif replies:
             pushes = replies + pushes
@@ -255,6 +262,13 @@ class LineConnector(Connector):
             session.group = {"id": source["groupId"]}
         if source.get("roomId"):
             session.room = {"id": source["roomId"]}
+
+    def mark_replayed(self, event: Event) -> None:
+        """A replay from the inbox is a redelivery, as LINE itself marks its own."""
+        context = event.raw.get("deliveryContext")
+        if not isinstance(context, dict):
+            context = event.raw["deliveryContext"] = {}
+        context["isRedelivery"] = True
 
     def create_context(self, event: Event, session: Session | None) -> LineContext:
         assert isinstance(event, LineEvent)

@@ -120,17 +120,6 @@ class LineClient:
             logger.info("LINE push with retry key %s was already accepted: not sent again", key)
             return error.body
 
-
-def push_retry_key(webhook_event_id: str | None, position: int) -> str | None:
-    """The retry key of an event's ``position``-th push call: the same on every replay.
-
-    A UUID (LINE requires one) derived from the event's ``webhookEventId``;
-    ``None`` for an event without one (a fresh key is drawn per call).
-    """
-    if not webhook_event_id:
-        return None
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{webhook_event_id}:{position}"))
-
     async def get_webhook_endpoint(self) -> dict[str, Any]:
         """``{"endpoint": ..., "active": bool}``: where LINE sends events, and whether it does."""
         return await self.call("GET", "/v2/bot/channel/webhook/endpoint")
@@ -164,3 +153,14 @@ def _reason(body: Any) -> str:
         )
         return f"{message} ({extra})" if extra else message
     return str(body or "no response body")
+
+
+def push_retry_key(webhook_event_id: str | None, position: int) -> str | None:
+    """The retry key of an event's ``position``-th push call: the same on every replay.
+
+    A UUID (LINE requires one) derived from the event's ``webhookEventId``;
+    ``None`` for an event without one (a fresh key is drawn per call).
+    """
+    if not webhook_event_id:
+        return None
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{webhook_event_id}:{position}"))

@@ -82,3 +82,34 @@ async def test_an_event_without_an_id_draws_a_fresh_key_per_call(
     keys = [key_of(call) for call in fake_platform.calls_to(PUSH)]
     assert len(set(keys)) == 2
     assert all(uuid.UUID(key) for key in keys)
+
+
+async def test_a_redelivered_event_whose_reply_token_was_used_is_not_an_error(
+    fake_platform: FakePlatform,
+) -> None:
+    from bottender.connectors.line import LineConnector
+
+    fake_platform.answer("/v2/bot/message/reply", (400, {"message": "Invalid reply token"}))
+    connector = LineConnector(
+        path="/webhooks/line", initial_state={}, access_token="t", channel_secret="s"
+    )
+    async with aiohttp.ClientSession() as http:
+        client = LineClient(http, "token", fake_platform.origin)
+        event = unfollow("01HEVENT")
+        event.raw["replyToken"] = "used-by-the-first-run"
+        context = LineContext(event, None, {}, client)
+        await context.reply_text("hello")
+        try:
+            await context.flush()
+        except Exception as error:  # a first delivery: the refusal is the bot's error
+            assert "Invalid reply token" in str(error)
+        else:
+            raise AssertionError("a refused reply token on a first delivery must raise")
+
+        connector.mark_replayed(event)  # the inbox replays it after its process died
+        context = LineContext(event, None, {}, client)
+        await context.reply_text("hello")
+        await context.flush()  # the first run's reply went out: not an error, not re-sent
+
+    assert event.is_redelivery
+    assert fake_platform.calls_to("/v2/bot/message/push") == []
