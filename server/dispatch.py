@@ -303,6 +303,11 @@ class Dispatcher:
             return
         if error is not None:
             logger.error("inbox entry %s raised %r; removing it", held, error)
+        await self._done_with(held)
+
+    async def _done_with(self, held: str) -> None:
+        """Remove an entry whose events are done (or can never run)."""
+        assert self.inbox is not None
         try:
             await self.inbox.remove(held)
         except StoreError as failure:
@@ -364,9 +369,7 @@ class Dispatcher:
             logger.error(
                 "inbox entry %s is not a %s body (%s); removing it", entry.id, entry.channel, error
             )
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            self._chore(self._settle(entry.id, done))  # type: ignore[arg-type]
+            self._chore(self._done_with(entry.id))
             return
         recovered = entry.previous_owner is not None
         task = asyncio.create_task(self._replay(connector, events, recovered=recovered))

@@ -144,25 +144,29 @@ def test_on_the_memory_store_ack_immediate_warns_at_start_up(gated_bot, caplog) 
     wait_for(lambda: bot.state() == {"count": 1}, "the event")
 
 
-def test_a_gateway_that_starts_runs_what_a_dead_process_left_in_the_inbox(
-    gated_bot, tmp_path: Path
-) -> None:
+def leave_behind(tmp_path: Path, body: bytes) -> None:
+    """An entry held by a process that then died."""
     import asyncio
-
-    import orjson
 
     from bottender.sessions.base import InboxEntry
     from bottender.sessions.file import FileStore
 
-    async def leave_behind() -> None:
+    async def write() -> None:
         store = FileStore(str(tmp_path / "sessions"))
         await store.open()
         inbox = store.inbox()
-        body = orjson.dumps(text_update(1, "hi"))
         await inbox.put(InboxEntry("left-behind", "telegram", body), owner="d" * 32)
         await store.close()  # its lock goes, as a dead process's would
 
-    asyncio.run(leave_behind())
+    asyncio.run(write())
+
+
+def test_a_gateway_that_starts_runs_what_a_dead_process_left_in_the_inbox(
+    gated_bot, tmp_path: Path
+) -> None:
+    import orjson
+
+    leave_behind(tmp_path, orjson.dumps(text_update(1, "hi")))
     GATE.set()
 
     bot = gated_bot()
@@ -171,3 +175,15 @@ def test_a_gateway_that_starts_runs_what_a_dead_process_left_in_the_inbox(
     assert bot.state() == {"count": 1}
     assert bot.replies() == ["Count: 1"]
     assert bot.live.gateway.dispatcher.stats.recovered == 1
+
+
+def test_an_entry_that_is_no_webhook_body_is_logged_and_removed(
+    gated_bot, tmp_path: Path, caplog
+) -> None:
+    caplog.set_level(logging.ERROR, logger="bottender.dispatch")
+    leave_behind(tmp_path, b"{not json")
+
+    gated_bot()
+
+    wait_for(lambda: not inbox_files(tmp_path), "the entry to be removed")
+    assert "inbox entry left-behind is not a telegram body" in caplog.text
