@@ -186,7 +186,7 @@ class Dispatcher:
         await asyncio.gather(*loops, return_exceptions=True)
         if self.inbox is not None:
             for held in list(self._held):
-                await self.inbox.drop(held)
+                await self._give_back(held)
         self._held.clear()
         self.stats.pending = 0
 
@@ -325,7 +325,15 @@ class Dispatcher:
             await asyncio.sleep(self.inbox.lease or 1.0)
         self._held.discard(held)
         self.stats.pending = len(self._held)
-        await self.inbox.drop(held)
+        await self._give_back(held)
+
+    async def _give_back(self, held: str) -> None:
+        assert self.inbox is not None
+        try:
+            await self.inbox.drop(held, self.owner)
+        except StoreError as error:
+            # Its lease runs out instead.
+            logger.warning("could not give back inbox entry %s: %s", held, error)
 
     # --- claiming what is free or abandoned ---------------------------------------
 

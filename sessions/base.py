@@ -98,9 +98,8 @@ class Inbox(ABC):
     async def remove(self, entry_id: str) -> None:
         """Forget an entry whose events are done; a missing entry is not an error."""
 
-    async def drop(self, entry_id: str) -> None:
-        """Stop holding an entry without finishing it: it becomes claimable when its lease
-        runs out (at once for the file driver)."""
+    async def drop(self, entry_id: str, owner: str) -> None:
+        """Give back an entry ``owner`` holds without finishing it: claimable at once."""
 
 
 class SessionStore(ABC):

@@ -103,7 +103,7 @@ class FileInbox(Inbox):
                 f"file store {self._dir}: removing inbox entry failed: {error}"
             ) from error
 
-    async def drop(self, entry_id: str) -> None:
+    async def drop(self, entry_id: str, owner: str) -> None:
         self._release(entry_id)
 
     def _release(self, entry_id: str) -> None:

@@ -99,3 +99,9 @@ class MongoInbox(Inbox):
     async def remove(self, entry_id: str) -> None:
         with self._store._errors(f"removing inbox entry {entry_id!r}"):
             await self._collection().delete_one({"_id": entry_id})
+
+    async def drop(self, entry_id: str, owner: str) -> None:
+        with self._store._errors(f"giving back inbox entry {entry_id!r}"):
+            await self._collection().update_one(
+                {"_id": entry_id, "owner": owner}, {"$set": {"due": self._store._clock()}}
+            )

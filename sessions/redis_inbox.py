@@ -74,6 +74,14 @@ end
 return 1
 """
 )
+DROP = Script(
+    """
+if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+end
+return 1
+"""
+)
 REMOVE = Script(
     """
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -129,3 +137,8 @@ class RedisInbox(Inbox):
     async def remove(self, entry_id: str) -> None:
         with self._store._errors(f"removing inbox entry {entry_id!r}"):
             await self._store._pipeline.run(REMOVE, self._keys, [entry_id])
+
+    async def drop(self, entry_id: str, owner: str) -> None:
+        now = self._store._clock()
+        with self._store._errors(f"giving back inbox entry {entry_id!r}"):
+            await self._store._pipeline.run(DROP, self._keys, [entry_id, owner, repr(now)])

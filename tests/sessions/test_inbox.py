@@ -121,3 +121,14 @@ async def test_free_entries_are_claimed_oldest_first(shared: Backend, clock: Fak
 
     assert [found.id for found in await second.claim("b" * 32, 2)] == ["entry-7", "entry-6"]
     assert [found.id for found in await second.claim("b" * 32, 2)] == ["entry-8"]
+
+
+async def test_an_entry_given_back_is_claimable_at_once(shared: Backend, clock: FakeClock) -> None:
+    first, second = await two_processes(shared, clock)
+    await first.put(entry(9), owner="a" * 32)
+    await second.drop("entry-9", "b" * 32)  # not its entry: nothing changes
+    assert await second.claim("b" * 32, 10) == []
+
+    await first.drop("entry-9", "a" * 32)  # a process shutting down with it unfinished
+
+    assert [found.id for found in await second.claim("b" * 32, 10)] == ["entry-9"]
