@@ -106,15 +106,13 @@ class RedisInbox(Inbox):
         due = now if owner is None else now + self._store._lock_lease
         value = entry.channel.encode() + b"\n" + entry.body
         with self._store._errors(f"writing inbox entry {entry.id!r}"):
-            await self._store._pipeline.run(
-                PUT, self._keys, [entry.id, value, repr(due), owner or ""]
-            )
+            await self._store._run(PUT, self._keys, [entry.id, value, repr(due), owner or ""])
 
     async def claim(self, owner: str, limit: int) -> list[InboxEntry]:
         now = self._store._clock()
         until = now + self._store._lock_lease
         with self._store._errors("claiming inbox entries"):
-            reply = await self._store._pipeline.run(
+            reply = await self._store._run(
                 CLAIM, self._keys, [repr(now), repr(until), owner, limit]
             )
         entries = []
@@ -132,13 +130,13 @@ class RedisInbox(Inbox):
             return
         until = self._store._clock() + self._store._lock_lease
         with self._store._errors("renewing inbox leases"):
-            await self._store._pipeline.run(RENEW, self._keys, [repr(until), owner, *ids])
+            await self._store._run(RENEW, self._keys, [repr(until), owner, *ids])
 
     async def remove(self, entry_id: str) -> None:
         with self._store._errors(f"removing inbox entry {entry_id!r}"):
-            await self._store._pipeline.run(REMOVE, self._keys, [entry_id])
+            await self._store._run(REMOVE, self._keys, [entry_id])
 
     async def drop(self, entry_id: str, owner: str) -> None:
         now = self._store._clock()
         with self._store._errors(f"giving back inbox entry {entry_id!r}"):
-            await self._store._pipeline.run(DROP, self._keys, [entry_id, owner, repr(now)])
+            await self._store._run(DROP, self._keys, [entry_id, owner, repr(now)])
