@@ -1,4 +1,5 @@
-"""The durable inbox contract, on every shared driver (file, Redis, MongoDB).
+"""The durable inbox contract, on every shared driver (file, Redis alone, in a Cluster or
+behind Sentinel, MongoDB).
 
 Two stores on one backend stand for two processes. An owner "dies" the way it
 would on its backend: on Redis and MongoDB its lease runs out (the store clock
@@ -22,7 +23,7 @@ from tests.sessions.drivers import Backend, FakeClock
 LEASE = 10.0
 
 
-@pytest.fixture(params=["file", "redis", "mongo"])
+@pytest.fixture(params=["file", "redis", "redis-cluster", "redis-sentinel", "mongo"])
 async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     made = _backend(request.param, request, tmp_path)
     yield made
