@@ -21,6 +21,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bottender.connectors.base import json_copy
+from bottender.server.limits import ServerLimits, server_limits
 
 App = Callable[[Any], Awaitable[None]]
 
@@ -73,6 +74,8 @@ class Config:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     inbox_max_pending: int = DEFAULT_INBOX_MAX_PENDING
+    #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 def load_config(
@@ -128,6 +131,10 @@ def load_config(
         raise ConfigError(
             f"server.inbox_max_pending must be a positive integer, got {max_pending!r}"
         )
+    try:
+        limits = server_limits(server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     return Config(
         path=config_path,
@@ -140,6 +147,7 @@ def load_config(
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
         inbox_max_pending=max_pending,
+        limits=limits,
     )
 
 
