@@ -212,7 +212,9 @@ def test_dev_reloads_on_dotenv_change_with_the_new_values(tmp_path, fake_platfor
         )
     )
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:dev-token\nTELEGRAM_PATH=/hooks/one\n")
-    dev, port, _ = start_dev("--tunnel", "ngrok")
+    # watchfiles prints "watcher: ..." once its watches are in place (WATCHFILES_DEBUG);
+    # an edit made before that would go unseen.
+    dev, port, _ = start_dev("--tunnel", "ngrok", WATCHFILES_DEBUG="1")
     dev.wait_output("Telegram webhook:")
     [registered] = fake_platform.calls_to("/setWebhook")
     assert registered.json["url"].endswith("/hooks/one")
@@ -231,6 +233,7 @@ def test_dev_reloads_on_dotenv_change_with_the_new_values(tmp_path, fake_platfor
             return False
 
     wait_for(lambda: answers("/hooks/one"), 20, "the first server")
+    dev.wait_output("watcher: ", stream="stderr")
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:dev-token\nTELEGRAM_PATH=/hooks/two\n")
     wait_for(lambda: answers("/hooks/two"), 20, "the reloaded server on the new path")
     assert "Reloading" in dev.stderr
