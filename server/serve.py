@@ -16,9 +16,11 @@ import os
 
 import uvicorn
 
+from bottender.server import startup
 from bottender.server.asgi import APP_ENV, CONFIG_ENV
 from bottender.server.config import Config
 from bottender.server.logs import log_config
+from bottender.server.startup import check_port_free
 from bottender.server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
@@ -37,11 +39,17 @@ async def _check_store(config: Config) -> None:
     await store.close()
 
 
-def export_config(config: Config) -> None:
-    """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load."""
+def export_config(config: Config, app_override: str | None = None) -> None:
+    """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load.
+
+    Only a command-line ``--app`` is handed down: the app the config chose is
+    chosen again by each worker, so a reloaded dev server follows an edited ``.env``.
+    """
     os.environ[CONFIG_ENV] = str(config.path)
-    if config.app_ref and ":" in config.app_ref:
-        os.environ[APP_ENV] = config.app_ref
+    if app_override:
+        os.environ[APP_ENV] = app_override
+    else:
+        os.environ.pop(APP_ENV, None)
 
 
 def forwarded_allow_ips(option: str | None = None) -> str:
@@ -62,8 +70,19 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    app_override: str | None = None,
+    check_tokens: bool = True,
 ) -> int:
     asyncio.run(_check_store(config))
+    check_port_free(host, port)
+    if check_tokens and config.channels:
+        for warning in asyncio.run(startup.check_tokens(config)):
+            logger.warning("%s", warning)
+    for line in startup.banner(config, host=host, port=port):
+        print(line, flush=True)
+    warning = startup.no_channel_warning(config)
+    if warning:
+        logger.warning("%s", warning)
     if workers > 1 and config.driver == "memory":
         logger.warning(
             "%d workers on the memory store: each worker keeps its own sessions, so a"
@@ -71,7 +90,7 @@ def serve(
             " use the redis or mongo driver to share sessions",
             workers,
         )
-    export_config(config)
+    export_config(config, app_override)
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
