@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from bottender.connectors.console import SESSION_KEY, ConsoleConnector
 from bottender.server.config import Config
-from bottender.server.runtime import Runtime
+from bottender.server.runtime import Runtime, fill_missing_keys
 from bottender.server.stores import build_store
 from bottender.sessions.base import StoreError
 
@@ -82,6 +82,8 @@ async def run_console(
                     session = await store.read(SESSION_KEY)
                     if session and session.is_expired(time.time(), config.expires_in):
                         session = None  # what the next message would start from
+                    if session:
+                        fill_missing_keys(session, config.initial_state)
                     if line == "/state":
                         data = session.state if session else dict(config.initial_state)
                     else:
