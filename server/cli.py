@@ -20,6 +20,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bottender.connectors.api import PlatformApiError
+from bottender.connectors.console import PLATFORMS
 from bottender.server.config import Config, ConfigError, load_config
 from bottender.server.logs import LOG_FORMATS
 from bottender.server.startup import StartupError
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = commands.add_parser("start", help="serve the bot's webhooks, or chat in the console")
     start.add_argument("--console", action="store_true", help="chat with the bot in the terminal")
+    start.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        help="with --console: shape the events as this platform sends them (default console)",
+    )
     start.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
@@ -181,11 +187,14 @@ def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    if args.platform and not args.console:
+        print("bottender: --platform shapes the console's events: add --console", file=sys.stderr)
+        return 2
     config = _load(args)
     if args.console:
         from bottender.server.console import run_console
 
-        asyncio.run(run_console(config))
+        run_console(config, platform=args.platform or "console")
         return 0
     port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
     from bottender.server.serve import serve

@@ -1,4 +1,12 @@
-"""Console mode: chat with the bot in the terminal, on the configured store."""
+"""Console mode: chat with the bot in the terminal, on the configured store.
+
+The prompt is read in the main thread with ``input()``, so readline gives line
+editing and history (the Up arrow recalls a line) and Ctrl-C reaches the
+prompt: it drops the line being typed, as a shell does, and Ctrl-D (end of
+input) quits. The bot and the store run on an event loop in a background
+thread that lives as long as the console, so a bot's own tasks keep running
+between lines; Ctrl-C while the bot works interrupts that event only.
+"""
 
 from __future__ import annotations
 
@@ -7,91 +15,178 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from bottender.connectors.base import BadRequest
 from bottender.connectors.console import SESSION_KEY, ConsoleConnector
 from bottender.server.config import Config
 from bottender.server.runtime import Runtime, fill_missing_keys
 from bottender.server.stores import build_store
-from bottender.sessions.base import StoreError
+from bottender.sessions.base import SessionStore, StoreError
 
 PROMPT = "You > "
-HELP = "Type a message, or /state, /session, /exit."
+HELP = "Type a message, or /help."
+COMMANDS = (
+    "/payload DATA      a postback (LINE) / callback query (Telegram) with DATA",
+    "/image             an image",
+    "/location LAT LNG  a location, e.g. /location 25.0330 121.5654",
+    "/state, /session   the conversation's state, the whole session",
+    "/exit, /quit       leave (or Ctrl-D); Ctrl-C drops the line being typed",
+)
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _read_line_in_daemon_thread(read_line: Callable[[str], str], prompt: str) -> str:
-    """``read_line(prompt)`` off the loop, in a daemon thread.
+def _enable_line_editing() -> None:
+    """Importing readline is what gives ``input()`` editing keys and history."""
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401
 
-    Ctrl-C cancels the loop's task; ``asyncio.to_thread``'s executor would then
-    wait at exit for its thread, blocked on the terminal forever: the console hung.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[str] = loop.create_future()
 
-    def settle(line: str | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(line or "")
-
-    def read() -> None:
+def parse_line(line: str) -> dict[str, Any] | str:
+    """A typed line -> a console event body, or a usage message for a malformed command."""
+    command, _, rest = line.partition(" ")
+    rest = rest.strip()
+    if command == "/payload":
+        return {"payload": rest} if rest else "usage: /payload DATA"
+    if command == "/image":
+        return {"image": True}
+    if command == "/location":
+        usage = "usage: /location LATITUDE LONGITUDE, e.g. /location 25.0330 121.5654"
         try:
-            line, error = read_line(prompt), None
-        except BaseException as exc:
-            line, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(settle, line, error)
+            latitude, longitude = (float(part) for part in rest.split())
+        except ValueError:
+            return usage
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            return usage
+        return {"location": [latitude, longitude]}
+    return {"text": line}
 
-    threading.Thread(target=read, name="console-input", daemon=True).start()
-    return await future
+
+class _Loop:
+    """An event loop in a daemon thread; the main thread hands it coroutines."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` to its end; Ctrl-C cancels it (and waits for it) and is re-raised."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        async def wrapped() -> None:
+            try:
+                box["result"] = await coro
+            except BaseException as exc:  # handed to the main thread, raised there
+                box["error"] = exc
+            finally:
+                done.set()
+
+        task = asyncio.run_coroutine_threadsafe(_start(wrapped()), self.loop).result()
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            self.loop.call_soon_threadsafe(task.cancel)
+            done.wait()
+            raise
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
-async def run_console(
+async def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    return asyncio.ensure_future(coro)
+
+
+async def _show(store: SessionStore, config: Config, what: str) -> str:
+    session = await store.read(SESSION_KEY)
+    if session and session.is_expired(time.time(), config.expires_in):
+        session = None  # what the next message would start from
+    if session:
+        fill_missing_keys(session, config.initial_state)
+    if what == "/state":
+        data = session.state if session else dict(config.initial_state)
+    else:
+        data = session.to_dict() if session else None
+    return json.dumps(data, ensure_ascii=False)
+
+
+def run_console(
     config: Config,
     *,
+    platform: str = "console",
     read_line: Callable[[str], str] = input,
     write: Callable[[str], None] = _say,
 ) -> None:
+    _enable_line_editing()
+    loop = _Loop()
     store = build_store(config)
-    await store.open()
-    connector = ConsoleConnector(initial_state=config.initial_state, write=write)
-    runtime = Runtime(
-        config.app, store, initial_state=config.initial_state, expires_in=config.expires_in
-    )
-    write(f"Bottender console: {config.app_ref} on the {config.driver} store. {HELP}")
     try:
-        while True:
-            try:
-                line = await _read_line_in_daemon_thread(read_line, PROMPT)
-            except (EOFError, KeyboardInterrupt):
-                write("")
-                break
-            line = line.strip()
-            if not line:
-                continue
-            if line in ("/exit", "/quit"):
-                break
-            try:
-                if line in ("/state", "/session"):
-                    session = await store.read(SESSION_KEY)
-                    if session and session.is_expired(time.time(), config.expires_in):
-                        session = None  # what the next message would start from
-                    if session:
-                        fill_missing_keys(session, config.initial_state)
-                    if line == "/state":
-                        data = session.state if session else dict(config.initial_state)
-                    else:
-                        data = session.to_dict() if session else None
-                    write(f"Bot > {json.dumps(data, ensure_ascii=False)}")
-                    continue
-                await runtime.handle_events(connector, connector.parse({"text": line}))
-            except StoreError as exc:
-                write(f"(session store unavailable: {exc})")
+        loop.run(store.open())
+        connector = ConsoleConnector(
+            initial_state=config.initial_state, write=write, platform=platform
+        )
+        runtime = Runtime(
+            config.app, store, initial_state=config.initial_state, expires_in=config.expires_in
+        )
+        shape = "" if platform == "console" else f" ({platform}-shaped events)"
+        write(f"Bottender console: {config.app_ref} on the {config.driver} store{shape}. {HELP}")
+        try:
+            _chat(loop, store, config, connector, runtime, read_line, write)
+        finally:
+            loop.run(store.close())
     finally:
-        await store.close()
+        loop.close()
+
+
+def _chat(
+    loop: _Loop,
+    store: SessionStore,
+    config: Config,
+    connector: ConsoleConnector,
+    runtime: Runtime,
+    read_line: Callable[[str], str],
+    write: Callable[[str], None],
+) -> None:
+    while True:
+        try:
+            line = read_line(PROMPT).strip()
+        except KeyboardInterrupt:  # Ctrl-C: the line is dropped, a fresh prompt
+            write("")
+            continue
+        except EOFError:  # Ctrl-D
+            write("")
+            return
+        if not line:
+            continue
+        if line in ("/exit", "/quit"):
+            return
+        if line == "/help":
+            write("\n".join(COMMANDS))
+            continue
+        try:
+            if line in ("/state", "/session"):
+                write(f"Bot > {loop.run(_show(store, config, line))}")
+                continue
+            body = parse_line(line)
+            if isinstance(body, str):
+                write(f"({body})")
+                continue
+            loop.run(runtime.handle_events(connector, connector.parse(body)))
+        except KeyboardInterrupt:
+            write("(interrupted)")
+        except StoreError as exc:
+            write(f"(session store unavailable: {exc})")
+        except BadRequest as exc:
+            write(f"({exc})")
