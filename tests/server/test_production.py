@@ -250,10 +250,10 @@ async def test_slow_line_bot_is_answered_in_time_and_still_replies(
     # the bot is still working.
     assert fake_platform.calls_to("/reply") == []
 
-    for _ in range(200):
+    for _ in range(600):  # the slow bot takes 5 s; up to 30 s on a loaded machine
         if fake_platform.calls_to("/v2/bot/message/reply"):
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling interval
     [reply] = fake_platform.calls_to("/v2/bot/message/reply")
     assert reply.json == {
         "replyToken": "reply-token-U1",
