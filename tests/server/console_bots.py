@@ -21,3 +21,13 @@ async def describe(context: Context) -> None:
             sort_keys=True,
         )
     )
+
+
+async def slow_worker(context: Context) -> None:
+    """Says it started, then works for a minute (unless interrupted), then counts."""
+    import asyncio
+
+    await context.send_text("working")
+    await asyncio.sleep(60)
+    context.set_state({"count": context.state["count"] + 1})
+    await context.send_text("done")

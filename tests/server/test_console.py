@@ -141,6 +141,21 @@ def test_ctrl_c_drops_the_line_being_typed_and_the_console_goes_on(tmp_path):
         child.terminate(force=True)
 
 
+def test_ctrl_c_while_the_bot_works_interrupts_that_event_only(tmp_path):
+    child = spawn_console(tmp_path, "--app", "tests.server.console_bots:slow_worker")
+    try:
+        child.sendline("hi")
+        child.expect_exact("Bot > working")  # the bot is inside its event now
+        child.sendintr()
+        child.expect_exact("(interrupted)")
+        child.expect_exact(PROMPT)
+        assert json.loads(say(child, "/state")) == {"count": 0}  # the event left no change
+        child.sendeof()
+        assert exit_status(child) == 0
+    finally:
+        child.terminate(force=True)
+
+
 def described(child: pexpect.spawn, line: str) -> dict[str, Any]:
     """What ``console_bots.describe`` says it was handed for ``line``."""
     return json.loads(say(child, line))

@@ -212,3 +212,22 @@ def test_a_mongodb_that_is_down_is_one_short_line(tmp_path):
     assert "Topology" not in line and "s3cret" not in line
     # The driver's reason, without PyMongo's timeouts and topology description.
     assert line.endswith(f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})")
+
+
+@pytest.mark.parametrize("driver", ["redis", "file"])
+def test_other_stores_that_are_down_are_one_line_too(tmp_path, driver):
+    if driver == "redis":
+        options = {"url": f"redis://:s3cret@127.0.0.1:{free_port()}/0"}
+        start = "cannot reach Redis at redis://:***@127.0.0.1:"
+    else:
+        (tmp_path / "taken").write_text("a file where the directory should be")
+        options = {"dirname": str(tmp_path / "taken" / "sessions")}
+        start = f"cannot use {tmp_path / 'taken' / 'sessions'} as the session directory"
+    write_config(
+        tmp_path, app="tests.bots:counter", session={"driver": driver, "stores": {driver: options}}
+    )
+    done = bottender("start", "--host", "127.0.0.1", "--port", str(free_port()), cwd=tmp_path)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"bottender: session store unavailable: {start}"), line
+    assert "s3cret" not in line
