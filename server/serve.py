@@ -20,7 +20,6 @@ from bottender.server import startup
 from bottender.server.asgi import APP_ENV, CONFIG_ENV
 from bottender.server.config import Config
 from bottender.server.logs import log_config
-from bottender.server.startup import check_port_free
 from bottender.server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
@@ -74,7 +73,7 @@ def serve(
     check_tokens: bool = True,
 ) -> int:
     asyncio.run(_check_store(config))
-    check_port_free(host, port)
+    startup.check_port_free(host, port)
     if check_tokens and config.channels:
         for warning in asyncio.run(startup.check_tokens(config)):
             logger.warning("%s", warning)
