@@ -138,6 +138,8 @@ def captured_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[st
     """Run ``main(["start", ...])`` up to uvicorn, capturing what it is given."""
     captured: dict[str, Any] = {}
     monkeypatch.setattr(serve_module.uvicorn, "run", lambda app, **kw: captured.update(kw))
+    # Nothing is served, so nothing is bound: port 5000 may be taken on this machine.
+    monkeypatch.setattr(serve_module.startup, "check_port_free", lambda host, port: None)
     monkeypatch.chdir(tmp_path)
     for name in (CONFIG_ENV, APP_ENV, "PORT", "FORWARDED_ALLOW_IPS"):
         monkeypatch.setenv(name, "placeholder")  # restored after the test
