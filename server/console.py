@@ -1,18 +1,20 @@
 """Console mode: chat with the bot in the terminal, on the configured store.
 
 The prompt is read in the main thread with ``input()``, so readline gives line
-editing and history (the Up arrow recalls a line) and Ctrl-C reaches the
-prompt: it drops the line being typed, as a shell does, and Ctrl-D (end of
-input) quits. The bot and the store run on an event loop in a background
-thread that lives as long as the console, so a bot's own tasks keep running
-between lines; Ctrl-C while the bot works interrupts that event only.
+editing and history (the Up arrow recalls a line); Ctrl-C there drops the line
+being typed (server/prompt.py says how), and Ctrl-D (end of input) quits.
+The bot and the store run on an event loop in a background thread that lives
+as long as the console, so a bot's own tasks keep running between lines;
+Ctrl-C while the bot works interrupts that event only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -20,7 +22,9 @@ from typing import Any
 
 from bottender.connectors.base import BadRequest
 from bottender.connectors.console import SESSION_KEY, ConsoleConnector
+from bottender.server import prompt
 from bottender.server.config import Config
+from bottender.server.prompt import enable_line_editing
 from bottender.server.runtime import Runtime, fill_missing_keys
 from bottender.server.stores import build_store
 from bottender.sessions.base import SessionStore, StoreError
@@ -38,12 +42,6 @@ COMMANDS = (
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def _enable_line_editing() -> None:
-    """Importing readline is what gives ``input()`` editing keys and history."""
-    with contextlib.suppress(ImportError):
-        import readline  # noqa: F401
 
 
 def parse_line(line: str) -> dict[str, Any] | str:
@@ -71,8 +69,16 @@ class _Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread = threading.Thread(target=self._run_forever, daemon=True)
         self._thread.start()
+
+    def _run_forever(self) -> None:
+        # Ctrl-C is the prompt's: a SIGINT delivered to this thread (or to the executor
+        # threads it starts, which inherit the mask) would not wake the main thread's
+        # readline, and the interrupt would wait for the next key.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run ``coro`` to its end; Ctrl-C cancels it (and waits for it) and is re-raised."""
@@ -87,26 +93,38 @@ class _Loop:
             finally:
                 done.set()
 
-        task = asyncio.run_coroutine_threadsafe(_start(wrapped()), self.loop).result()
+        def start() -> None:
+            box["task"] = self.loop.create_task(wrapped())
+
+        scheduled = False
         try:
+            self.loop.call_soon_threadsafe(start)
+            scheduled = True
             done.wait()
         except KeyboardInterrupt:
-            self.loop.call_soon_threadsafe(task.cancel)
-            done.wait()
+            if scheduled:  # callbacks run in order: the task exists when this one runs
+                self.loop.call_soon_threadsafe(lambda: box["task"].cancel())
+                done.wait()
             raise
         if "error" in box:
             raise box["error"]
         return box.get("result")
 
     def close(self) -> None:
+        """Cancel what the bot left running (its own tasks), then stop the loop."""
+        with contextlib.suppress(KeyboardInterrupt):
+            self.run(_cancel_leftovers())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
             self.loop.close()
 
 
-async def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    return asyncio.ensure_future(coro)
+async def _cancel_leftovers() -> None:
+    leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
 
 
 async def _show(store: SessionStore, config: Config, what: str) -> str:
@@ -126,10 +144,12 @@ def run_console(
     config: Config,
     *,
     platform: str = "console",
-    read_line: Callable[[str], str] = input,
+    read_line: Callable[[str], str] | None = None,
     write: Callable[[str], None] = _say,
 ) -> None:
-    _enable_line_editing()
+    if read_line is None:
+        ctrl_c_as_key = enable_line_editing()
+        read_line = functools.partial(prompt.read_line, ctrl_c_as_key=ctrl_c_as_key)
     loop = _Loop()
     store = build_store(config)
     try:

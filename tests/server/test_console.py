@@ -133,6 +133,11 @@ def test_ctrl_c_drops_the_line_being_typed_and_the_console_goes_on(tmp_path):
         child.sendintr()
         child.expect_exact(PROMPT)  # a fresh prompt, not the end
         assert described(child, "hi")["text"] == "hi"  # the dropped words are gone
+        child.send("second thought")
+        child.sendintr()
+        child.expect_exact(PROMPT)
+        child.send("\x19")  # Ctrl-Y: readline's kill ring has it
+        assert described(child, "")["text"] == "second thought"
         child.sendintr()
         child.expect_exact(PROMPT)
         child.sendeof()  # Ctrl-D quits
