@@ -74,10 +74,13 @@ def serve(
 ) -> int:
     asyncio.run(_check_store(config))
     startup.check_port_free(host, port)
+    bots: dict[str, str] = {}
     if check_tokens and config.channels:
-        for warning in asyncio.run(startup.check_tokens(config)):
+        checked = asyncio.run(startup.check_tokens(config))
+        for warning in checked.warnings:
             logger.warning("%s", warning)
-    for line in startup.banner(config, host=host, port=port):
+        bots = checked.bots
+    for line in startup.banner(config, host=host, port=port, bots=bots):
         print(line, flush=True)
     warning = startup.no_channel_warning(config)
     if warning:

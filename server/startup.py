@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -49,8 +51,10 @@ def _platform(name: str, connector: Connector | None = None) -> str:
     return PLATFORM_NAMES.get(platform, platform)
 
 
-def banner(config: Config, *, host: str, port: int) -> list[str]:
-    """The lines ``bottender start`` prints before serving."""
+def banner(
+    config: Config, *, host: str, port: int, bots: Mapping[str, str] | None = None
+) -> list[str]:
+    """The lines ``bottender start`` prints before serving (``bots``: who each channel is)."""
     expiry = (
         f"sessions expire after {config.expires_in:g} min of inactivity"
         if config.expires_in
@@ -61,7 +65,8 @@ def banner(config: Config, *, host: str, port: int) -> list[str]:
         f"Session store: {config.driver} ({expiry})",
     ]
     for name, channel in config.channels.items():
-        lines.append(f"{_platform(name) + ' webhook:':<18} POST {channel['path']}")
+        bot = f" ({bots[name]})" if bots and bots.get(name) else ""
+        lines.append(f"{_platform(name) + ' webhook:':<18} POST {channel['path']}{bot}")
     lines.append(f"Listening on http://{host}:{port}")
     return lines
 
@@ -77,8 +82,16 @@ def no_channel_warning(config: Config) -> str | None:
     )
 
 
-async def check_tokens(config: Config, *, within: float = TOKEN_CHECK_SECONDS) -> list[str]:
-    """Ask each enabled channel's platform about its token, all at once; one warning each.
+@dataclass
+class TokenCheck:
+    """What the platforms said: who each accepted channel's bot is, and one warning per other."""
+
+    bots: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+async def check_tokens(config: Config, *, within: float = TOKEN_CHECK_SECONDS) -> TokenCheck:
+    """Ask each enabled channel's platform about its token, all at once.
 
     Never fatal: a build machine may not reach the platform at all, and the
     webhook server is still worth starting.
@@ -91,24 +104,30 @@ async def check_tokens(config: Config, *, within: float = TOKEN_CHECK_SECONDS) -
         results = await asyncio.gather(
             *(_check(name, c, within) for name, c in zip(names, connectors, strict=True))
         )
-    return [warning for warning in results if warning]
+    check = TokenCheck()
+    for name, (bot, warning) in zip(names, results, strict=True):
+        if bot:
+            check.bots[name] = bot
+        if warning:
+            check.warnings.append(warning)
+    return check
 
 
-async def _check(name: str, connector: Connector, within: float) -> str | None:
+async def _check(name: str, connector: Connector, within: float) -> tuple[str | None, str | None]:
+    """(who the bot is, None) when the token is accepted, else (None, a warning)."""
     platform = _platform(name, connector)
     try:
         async with asyncio.timeout(within):
-            await connector.check_token()
+            return await connector.check_token(), None
     except TimeoutError:
-        return (
+        return None, (
             f"channel {name!r}: could not check the {platform} access token"
             f" (no answer within {within:g} s); starting anyway"
         )
     except PlatformApiError as exc:
         if exc.status == 0:
-            return f"channel {name!r}: could not check the {platform} access token ({exc})"
-        return (
+            return None, f"channel {name!r}: could not check the {platform} access token ({exc})"
+        return None, (
             f"channel {name!r}: {platform} refused the access token ({exc.status} {exc.reason});"
             " replies will fail until it is fixed"
         )
-    return None

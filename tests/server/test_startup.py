@@ -98,8 +98,9 @@ def test_the_banner_names_the_app_the_store_and_each_channel_with_its_path(serve
     lines = server.output().splitlines()
     assert "Bottender: app tests.bots:counter" in lines
     assert "Session store: memory (sessions never expire)" in lines
-    assert "LINE webhook:      POST /webhooks/line" in lines
-    assert "Telegram webhook:  POST /webhooks/telegram" in lines
+    # Each token was accepted: the platform said who the bot is.
+    assert "LINE webhook:      POST /webhooks/line (Test Bot @216ru...)" in lines
+    assert "Telegram webhook:  POST /webhooks/telegram (@test_bot)" in lines
     assert f"Listening on http://127.0.0.1:{server.port}" in lines
     assert "no channel is enabled" not in server.output()
     assert "refused" not in server.output()
@@ -147,8 +148,9 @@ def test_a_refused_line_token_and_an_unreachable_platform_are_warnings(serve, fa
 
 
 def test_no_check_asks_no_platform(serve, fake_platform):
-    serve("--no-check", channels=both_channels(fake_platform.origin))
+    server = serve("--no-check", channels=both_channels(fake_platform.origin))
     assert fake_platform.calls == []
+    assert "Telegram webhook:  POST /webhooks/telegram" in server.output().splitlines()
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(tmp_path, fake_platform):
