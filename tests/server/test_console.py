@@ -19,7 +19,7 @@ from tests.server.conftest import PROJECT_ENV, ROOT
 from tests.server.test_cli import bottender_argv
 
 PROMPT = "You > "
-TIMEOUT = 15
+TIMEOUT = 30  # generous: a loaded machine starts Python slowly
 
 
 def spawn_console(directory, *options: str, **names: Any) -> pexpect.spawn:
