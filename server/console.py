@@ -83,18 +83,13 @@ class _Loop:
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run ``coro`` to its end; Ctrl-C cancels it (and waits for it) and is re-raised."""
         done = threading.Event()
-        box: dict[str, Any] = {}
-
-        async def wrapped() -> None:
-            try:
-                box["result"] = await coro
-            except BaseException as exc:  # handed to the main thread, raised there
-                box["error"] = exc
-            finally:
-                done.set()
+        box: dict[str, asyncio.Task[Any]] = {}
 
         def start() -> None:
-            box["task"] = self.loop.create_task(wrapped())
+            box["task"] = task = self.loop.create_task(coro)
+            # A callback, not a ``finally`` in the coroutine: a task cancelled before
+            # its first step never runs its body.
+            task.add_done_callback(lambda _: done.set())
 
         scheduled = False
         try:
@@ -106,9 +101,7 @@ class _Loop:
                 self.loop.call_soon_threadsafe(lambda: box["task"].cancel())
                 done.wait()
             raise
-        if "error" in box:
-            raise box["error"]
-        return box.get("result")
+        return box["task"].result()  # done: its result or exception is settled
 
     def close(self) -> None:
         """Cancel what the bot left running (its own tasks), then stop the loop."""
