@@ -95,7 +95,10 @@ class _Loop:
         try:
             self.loop.call_soon_threadsafe(start)
             scheduled = True
-            done.wait()
+            # Short waits: a SIGINT that lands just before a blocking wait begins would
+            # otherwise be noticed only when the event ends.
+            while not done.wait(0.1):
+                pass
         except KeyboardInterrupt:
             if scheduled:  # callbacks run in order: the task exists when this one runs
                 self.loop.call_soon_threadsafe(lambda: box["task"].cancel())
