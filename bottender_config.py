@@ -45,11 +45,14 @@ channels = {
         "path": "/webhooks/line",
         "access_token": os.getenv("LINE_ACCESS_TOKEN"),
         "channel_secret": os.getenv("LINE_CHANNEL_SECRET"),
+        # A stand-in for the platform (a test server, a proxy); unset = the real API.
+        "origin": os.getenv("LINE_API_ORIGIN") or "https://api.line.me",
     },
     "telegram": {
         "enabled": bool(os.getenv("TELEGRAM_ACCESS_TOKEN")),
         "path": "/webhooks/telegram",
         "access_token": os.getenv("TELEGRAM_ACCESS_TOKEN"),
         "secret_token": os.getenv("TELEGRAM_SECRET_TOKEN"),
+        "origin": os.getenv("TELEGRAM_API_ORIGIN") or "https://api.telegram.org",
     },
 }

@@ -279,6 +279,14 @@ class Connector(ABC):
     async def start(self, http: aiohttp.ClientSession) -> None:
         """Bind the process-wide HTTP client used for the platform's API."""
 
+    async def check_token(self) -> str | None:
+        """Ask the platform whether it accepts the access token (after :meth:`start`).
+
+        Returns who the bot is, in a few words, or ``None`` when there is nothing to
+        check; raises ``PlatformApiError`` when the platform refuses or cannot be reached.
+        """
+        return None
+
     @abstractmethod
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """``None`` when the request is authentic, else the reason it is refused."""

@@ -447,6 +447,13 @@ class LineConnector(Connector):
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.client = LineClient(http, self.access_token, self.origin)
 
+    async def check_token(self) -> str | None:
+        assert self.client is not None, "start() binds the client first"
+        info = await self.client.get_bot_info()
+        name = info.get("displayName") if isinstance(info, dict) else None
+        basic_id = info.get("basicId") if isinstance(info, dict) else None
+        return " ".join(str(part) for part in (name, basic_id) if part) or "a LINE bot"
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         signature, duplicated = single_header(headers, "x-line-signature")
         if duplicated:

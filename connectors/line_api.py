@@ -140,6 +140,13 @@ class LineClient:
             logger.info("LINE push with retry key %s was already accepted: not sent again", key)
             return error.body
 
+    async def get_bot_info(self) -> dict[str, Any]:
+        """``GET /v2/bot/info``: the bot's ``userId``, ``basicId``, ``displayName``...
+
+        The cheapest call that proves the channel access token works.
+        """
+        return await self.call("GET", "/v2/bot/info")
+
     async def get_profile(
         self, user_id: str, *, group_id: str | None = None, room_id: str | None = None
     ) -> dict[str, Any]:

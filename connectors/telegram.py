@@ -328,6 +328,12 @@ class TelegramConnector(Connector):
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.client = TelegramClient(http, self.access_token, self.origin)
 
+    async def check_token(self) -> str | None:
+        assert self.client is not None, "start() binds the client first"
+        me = await self.client.get_me()
+        username = me.get("username") if isinstance(me, dict) else None
+        return f"@{username}" if username else "a Telegram bot"
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         if not self.secret_token:
             return None

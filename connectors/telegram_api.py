@@ -87,6 +87,10 @@ class TelegramClient:
             reason = f"unexpected response: {str(body)[:200]}"
         raise TelegramApiError(response.status, reason, body, method)
 
+    async def get_me(self) -> dict[str, Any]:
+        """The bot's own user (``getMe``): the cheapest call that proves the token works."""
+        return await self.call("getMe")
+
     async def send_message(self, chat_id: int | str, text: str, **options: Any) -> Any:
         return await self.call("sendMessage", chat_id=chat_id, text=text, **options)
 

@@ -2,6 +2,9 @@
 
 Workers are separate processes, so they cannot be handed the parent's config
 object; they load it again from the paths the parent put in the environment.
+Those variables are the project's own (``BOTTENDER_WORKER_*``), never names a
+config or ``.env`` reads: a value handed down must not shadow what an edited
+``.env`` says when ``bottender dev`` reloads.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from starlette.applications import Starlette
 from bottender.server.app import create_app
 from bottender.server.config import load_config
 
-CONFIG_ENV = "BOTTENDER_CONFIG"
-APP_ENV = "BOTTENDER_APP"
+#: The config file's path, for the worker processes.
+CONFIG_ENV = "BOTTENDER_WORKER_CONFIG"
+#: ``--app`` given on the command line (set only then: otherwise the config decides).
+APP_ENV = "BOTTENDER_WORKER_APP"
 #: "1" when ``bottender start --ingest-only``: answer and fill the inbox, run nothing.
 INGEST_ONLY_ENV = "BOTTENDER_INGEST_ONLY"
 

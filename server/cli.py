@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dotenv import dotenv_values
 
 from bottender.connectors.api import PlatformApiError
+from bottender.connectors.console import PLATFORMS
 from bottender.server.config import Config, ConfigError, load_config
-from bottender.server.dev import DevError
 from bottender.server.logs import LOG_FORMATS
 from bottender.server.sessions_cli import add_sessions_command
+from bottender.server.startup import StartupError
 from bottender.server.tunnels import TUNNELS, TunnelError
 from bottender.server.webhooks import WebhookError
 from bottender.sessions.base import StoreUnavailable
@@ -29,17 +34,31 @@ DEFAULT_PORT = 5000
 
 
 def _port(value: str) -> int:
-    port = int(value)
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
     if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {value}")
     return port
 
 
 def _workers(value: str) -> int:
-    workers = int(value)
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
     if workers < 1:
         raise argparse.ArgumentTypeError(f"at least one worker is needed, got {value}")
     return workers
+
+
+def version() -> str:
+    """The installed distribution's version (the source tree's, when run uninstalled)."""
+    try:
+        return importlib.metadata.version("bottender-py")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _env_port(value: str | None) -> int:
@@ -62,10 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottender", description="Run bots for LINE and Telegram."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"bottender {version()}")
+    # Not required: `bottender` alone prints this help (main does it).
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     start = commands.add_parser("start", help="serve the bot's webhooks, or chat in the console")
     start.add_argument("--console", action="store_true", help="chat with the bot in the terminal")
+    start.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        help="with --console: shape the events as this platform sends them (default console)",
+    )
     start.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
@@ -87,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer webhooks and fill the durable inbox; leave running the events of"
         ' channels with ack "immediate" to `bottender worker`',
+    )
+    start.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not ask the platforms whether they accept the channels' tokens at start-up",
     )
     _add_config_options(start)
     start.set_defaults(handler=cmd_start)
@@ -170,11 +201,14 @@ def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    if args.platform and not args.console:
+        print("bottender: --platform shapes the console's events: add --console", file=sys.stderr)
+        return 2
     config = _load(args)
     if args.console:
         from bottender.server.console import run_console
 
-        asyncio.run(run_console(config))
+        run_console(config, platform=args.platform or "console")
         return 0
     port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
     from bottender.server.serve import serve
@@ -188,6 +222,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
         ingest_only=args.ingest_only,
+        app_override=args.app,
+        check_tokens=not args.no_check,
     )
 
 
@@ -201,14 +237,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     # The reloader's server processes read .env themselves, so that an edited .env
-    # counts on reload; keep .env's values out of the environment they inherit.
-    pristine = dict(os.environ)
-    try:
-        config = _load(args)
-    finally:
-        with_dotenv = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(pristine)
+    # counts on reload: the variables .env added here (none it would not override)
+    # are taken out again before the servers inherit this environment.
+    before = set(os.environ)
+    config = _load(args)
+    with_dotenv = dict(os.environ)
+    for name in dotenv_values(Path.cwd() / ".env"):
+        if name not in before:
+            os.environ.pop(name, None)
     port = args.port if args.port is not None else _env_port(with_dotenv.get("PORT"))
     from bottender.server.dev import run_dev
 
@@ -220,6 +256,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         log_level=args.log_level,
         dotenv_environ=with_dotenv,
+        app_override=args.app,
     )
 
 
@@ -271,7 +308,11 @@ def cmd_line_webhook(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     logging.basicConfig(
         level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -285,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"bottender: session store unavailable: {exc}", file=sys.stderr)
         return 2
-    except (WebhookError, TunnelError, DevError, PlatformApiError) as exc:
+    except (WebhookError, TunnelError, StartupError, PlatformApiError) as exc:
         print(f"bottender: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
@@ -30,6 +29,7 @@ from bottender.connectors.api import PlatformApiError
 from bottender.server.config import Config
 from bottender.server.logs import log_config
 from bottender.server.serve import export_config
+from bottender.server.startup import StartupError, check_port_free
 from bottender.server.tunnels import Tunnel, make_tunnel
 from bottender.server.webhooks import CHANNEL_NAMES, register_all
 
@@ -44,21 +44,8 @@ RELOAD_EXCLUDED_DIRS = (".venv", "venv", ".git", "node_modules", "__pycache__", 
 DEV_GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
-class DevError(Exception):
+class DevError(StartupError):
     """``bottender dev`` cannot go on; the message says why."""
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Fail before the webhooks are pointed at a server that cannot start."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise DevError(
-                f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or pass --port"
-            ) from None
 
 
 def reload_settings(config: Config, project_dir: Path) -> dict[str, list[str]]:
@@ -118,6 +105,7 @@ def run_dev(
     log_level: str = "info",
     dotenv_environ: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
+    app_override: str | None = None,
 ) -> int:
     project = (project_dir or Path.cwd()).resolve()
     opened: Tunnel | None = None
@@ -131,7 +119,7 @@ def run_dev(
             else:
                 _say(f"Public URL: {public_url} -> http://{host}:{port}")
             _register(config, public_url)
-            export_config(config)
+            export_config(config, app_override)
             uvicorn.run(
                 "bottender.server.asgi:create",
                 factory=True,

@@ -12,12 +12,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from bottender.connectors.base import Connector, Context, Event
+from bottender.connectors.base import Connector, Context, Event, json_copy
 from bottender.server.config import App
 from bottender.sessions.base import SessionStore
 from bottender.sessions.session import Session
 
 logger = logging.getLogger("bottender.runtime")
+
+
+def fill_missing_keys(session: Session, initial_state: Mapping[str, Any]) -> None:
+    """Give a stored session the top-level ``initial_state`` keys it lacks (a deep copy each).
+
+    A key added to ``initial_state`` after conversations began then reads as its
+    initial value instead of raising ``KeyError`` in the bot. Keys the session has
+    are left alone, nested values are not merged. (Bottender does not do this.)
+    """
+    missing = {k: v for k, v in initial_state.items() if k not in session.state}
+    if missing:
+        session.state = {**session.state, **json_copy(missing, "initial_state")}
 
 
 class Runtime:
@@ -90,6 +102,7 @@ class Runtime:
                 session = Session.new(key, self.initial_state)
             else:
                 session = stored
+                fill_missing_keys(session, self.initial_state)
             connector.fill_session(session, event)
             context = connector.create_context(event, session)
             if await self._run_bot(context, connector.platform, key):

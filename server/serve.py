@@ -16,6 +16,7 @@ import os
 
 import uvicorn
 
+from bottender.server import startup
 from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
@@ -38,11 +39,17 @@ async def _check_store(config: Config) -> None:
     await store.close()
 
 
-def export_config(config: Config) -> None:
-    """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load."""
+def export_config(config: Config, app_override: str | None = None) -> None:
+    """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load.
+
+    Only a command-line ``--app`` is handed down: the app the config chose is
+    chosen again by each worker, so a reloaded dev server follows an edited ``.env``.
+    """
     os.environ[CONFIG_ENV] = str(config.path)
-    if config.app_ref and ":" in config.app_ref:
-        os.environ[APP_ENV] = config.app_ref
+    if app_override:
+        os.environ[APP_ENV] = app_override
+    else:
+        os.environ.pop(APP_ENV, None)
 
 
 def forwarded_allow_ips(option: str | None = None) -> str:
@@ -64,8 +71,22 @@ def serve(
     log_format: str = "text",
     forwarded_allow: str | None = None,
     ingest_only: bool = False,
+    app_override: str | None = None,
+    check_tokens: bool = True,
 ) -> int:
     asyncio.run(_check_store(config))
+    startup.check_port_free(host, port)
+    bots: dict[str, str] = {}
+    if check_tokens and config.channels:
+        checked = asyncio.run(startup.check_tokens(config))
+        for warning in checked.warnings:
+            logger.warning("%s", warning)
+        bots = checked.bots
+    for line in startup.banner(config, host=host, port=port, bots=bots):
+        print(line, flush=True)
+    warning = startup.no_channel_warning(config)
+    if warning:
+        logger.warning("%s", warning)
     if workers > 1 and config.driver == "memory":
         logger.warning(
             "%d workers on the memory store: each worker keeps its own sessions, so a"
@@ -73,7 +94,7 @@ def serve(
             " use the redis or mongo driver to share sessions",
             workers,
         )
-    export_config(config)
+    export_config(config, app_override)
     if ingest_only:
         os.environ[INGEST_ONLY_ENV] = "1"
     uvicorn.run(

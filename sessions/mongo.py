@@ -23,6 +23,7 @@ Motor client handed in as ``client`` works too.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -109,7 +110,7 @@ class MongoStore(LeasedStore):
         except PyMongoError as error:
             await self.close()
             raise StoreUnavailable(
-                f"cannot reach MongoDB at {self.display_url}: {error}"
+                f"cannot reach MongoDB at {self.display_url}: {short_reason(error)}"
             ) from error
         self._sessions = database[self._collection_name]
         self._events = database[f"{self._collection_name}_events"]
@@ -290,7 +291,9 @@ class MongoStore(LeasedStore):
         except DuplicateKeyError as error:
             raise _Held from error
         except (PyMongoError, BSONError) as error:
-            raise StoreError(f"MongoDB at {self.display_url}: {doing} failed: {error}") from error
+            raise StoreError(
+                f"MongoDB at {self.display_url}: {doing} failed: {short_reason(error)}"
+            ) from error
 
     # --- operators' primitives ----------------------------------------------------
 
@@ -323,6 +326,16 @@ class MongoStore(LeasedStore):
 
 class _Held(Exception):
     """An upsert met an existing unexpired document: the lock or claim belongs to someone."""
+
+
+#: What PyMongo appends to a server-selection error: its timeouts, then the whole topology.
+_SELECTION_DETAIL = re.compile(r" \(configured timeouts:[^)]*\)|, Timeout: .*$", re.DOTALL)
+
+
+def short_reason(error: BaseException) -> str:
+    """PyMongo's reason without the topology description it appends (one short line)."""
+    text = _SELECTION_DETAIL.sub("", str(error)).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _real_time(after: float = 0.0) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,6 +213,34 @@ def test_the_projects_config_reads_tokens_and_driver_from_dotenv(tmp_path):
     assert config.expires_in == 0.5
     assert list(config.channels) == ["telegram"]
     assert config.channels["telegram"]["access_token"] == "123:FROM-DOTENV"
+
+
+def test_the_projects_config_takes_the_api_origins_from_dotenv(tmp_path):
+    (tmp_path / ".env").write_text(
+        "TELEGRAM_ACCESS_TOKEN=123:T\nTELEGRAM_API_ORIGIN=http://127.0.0.1:8081\n"
+        "LINE_ACCESS_TOKEN=L\nLINE_CHANNEL_SECRET=S\nLINE_API_ORIGIN=http://127.0.0.1:8082\n"
+    )
+    config = load_config(ROOT / "bottender_config.py")
+    assert config.channels["telegram"]["origin"] == "http://127.0.0.1:8081"
+    assert config.channels["line"]["origin"] == "http://127.0.0.1:8082"
+
+
+def test_without_origins_the_projects_config_calls_the_real_apis(tmp_path):
+    (tmp_path / ".env").write_text(
+        "TELEGRAM_ACCESS_TOKEN=123:T\nLINE_ACCESS_TOKEN=L\nLINE_CHANNEL_SECRET=S\n"
+    )
+    config = load_config(ROOT / "bottender_config.py")
+    assert config.channels["telegram"]["origin"] == "https://api.telegram.org"
+    assert config.channels["line"]["origin"] == "https://api.line.me"
+
+
+def test_dotenv_example_lists_every_variable_the_projects_config_reads():
+    read = set(
+        re.findall(r"os\.getenv\(\s*\"([A-Z_]+)\"", (ROOT / "bottender_config.py").read_text())
+    )
+    listed = set(re.findall(r"^# ([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert {"LINE_API_ORIGIN", "TELEGRAM_API_ORIGIN"} <= read
+    assert read - listed == set()
 
 
 # --- the bottender command -----------------------------------------------------------------

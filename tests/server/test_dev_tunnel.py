@@ -212,7 +212,9 @@ def test_dev_reloads_on_dotenv_change_with_the_new_values(tmp_path, fake_platfor
         )
     )
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:dev-token\nTELEGRAM_PATH=/hooks/one\n")
-    dev, port, _ = start_dev("--tunnel", "ngrok")
+    # watchfiles prints "watcher: ..." once its watches are in place (WATCHFILES_DEBUG);
+    # an edit made before that would go unseen.
+    dev, port, _ = start_dev("--tunnel", "ngrok", WATCHFILES_DEBUG="1")
     dev.wait_output("Telegram webhook:")
     [registered] = fake_platform.calls_to("/setWebhook")
     assert registered.json["url"].endswith("/hooks/one")
@@ -231,12 +233,58 @@ def test_dev_reloads_on_dotenv_change_with_the_new_values(tmp_path, fake_platfor
             return False
 
     wait_for(lambda: answers("/hooks/one"), 20, "the first server")
+    dev.wait_output("watcher: ", stream="stderr")
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:dev-token\nTELEGRAM_PATH=/hooks/two\n")
     wait_for(lambda: answers("/hooks/two"), 20, "the reloaded server on the new path")
     assert "Reloading" in dev.stderr
     dev.signal(signal.SIGINT)
     assert dev.wait(20) == 0
     assert pid_gone(tunnel_record(tmp_path)["pid"])
+
+
+def test_dev_reload_follows_bottender_app_in_dotenv(tmp_path, fake_platform, start_dev):
+    """BOTTENDER_APP is read by the config like any variable: the reloaded server obeys .env."""
+    (tmp_path / "bottender_config.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            app = os.getenv("BOTTENDER_APP", "tests.bots:counter")
+            initial_state = {{"count": 0}}
+            channels = {{"telegram": {{
+                "enabled": True,
+                "access_token": "42:dev-token",
+                "origin": {fake_platform.origin!r},
+            }}}}
+            """
+        )
+    )
+    (tmp_path / ".env").write_text("BOTTENDER_APP=tests.bots:counter\n")
+    dev, port, _ = start_dev("--public-url", "https://bot.example.com", WATCHFILES_DEBUG="1")
+    dev.wait_output("Telegram webhook:")
+    update_ids = iter(range(1, 1000))
+
+    def reply_to(text: str) -> str | None:
+        update = {"update_id": next(update_ids), "message": {"chat": {"id": 1}, "text": text}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/telegram",
+            data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        sent = len(fake_platform.calls_to("/sendMessage"))
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except OSError:
+            return None
+        replies = fake_platform.calls_to("/sendMessage")[sent:]
+        return replies[0].json["text"] if replies else None
+
+    wait_for(lambda: (reply_to("show") or "").startswith("Count: "), 20, "the counting bot")
+    dev.wait_output("watcher: ", stream="stderr")
+    (tmp_path / ".env").write_text("BOTTENDER_APP=tests.bots:state_probe\n")
+    wait_for(lambda: reply_to("show") == '{"count": 0}', 20, "the state probe after reload")
+    dev.signal(signal.SIGTERM)
+    assert dev.wait(20) == 0
 
 
 def test_failing_registration_stops_the_tunnel(project, fake_platform, start_dev):

@@ -112,6 +112,14 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"gateway at {url} never became healthy", pytrace=False)
 
 
+def wait_until(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}", pytrace=False)
+        time.sleep(0.05)  # polling interval
+
+
 async def post_all(
     urls: list[str], update_ids: range, *, chat_id: int = CHAT_ID, shift: int = 0
 ) -> list[int]:
@@ -163,9 +171,7 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     statuses = asyncio.run(post_all(urls, range(1, UPDATES + 1)))
 
     assert statuses == [200] * UPDATES
-    deadline = time.monotonic() + 60
-    while len(fake_platform.texts()) < UPDATES and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(fake_platform.texts()) >= UPDATES, "the replies")
     texts = fake_platform.texts()
     assert sorted(texts) == sorted(f"Count: {n}" for n in range(1, UPDATES + 1))
     chat_ids = {call.json["chat_id"] for call in fake_platform.calls_to("/sendMessage")}
@@ -177,6 +183,9 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     again = range(UPDATES + 1, UPDATES + 1 + REDELIVERED)
     assert asyncio.run(post_all(urls, again, chat_id=OTHER_CHAT)) == [200] * REDELIVERED
     assert asyncio.run(post_all(urls, again, chat_id=OTHER_CHAT, shift=1)) == [200] * REDELIVERED
-    time.sleep(0.5)
+    # A Telegram update is answered once its session is written, after its reply was sent
+    # (unless past the channel's 20 s deadline, hence the wait): a redelivery that ran
+    # again would have sent its reply before its 200 came back.
+    wait_until(lambda: len(fake_platform.texts()) >= UPDATES + REDELIVERED, "the replies")
     other = [c.json["text"] for c in fake_platform.calls_to("/sendMessage")][UPDATES:]
     assert sorted(other) == sorted(f"Count: {n}" for n in range(1, REDELIVERED + 1))

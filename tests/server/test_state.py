@@ -7,6 +7,7 @@ goes back to ``initial_state``; only what those two do is ever saved.
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 
@@ -109,3 +110,27 @@ def test_a_sessionless_event_runs_the_app_with_empty_state_and_set_state_warns(b
     assert all("no session" in message for _, message in probe.warnings)
     assert bot.sessions() == []
     assert bot.replies() == []
+
+
+def test_a_stored_session_gets_the_initial_state_keys_it_lacks_when_read(bot, probe):
+    """A key added to initial_state after the conversation began reads as its initial value."""
+    from bottender.sessions.session import Session
+
+    old = Session("telegram:7", {"count": 4, "profile": {"name": "old"}})
+    bot.live.run(bot.live.gateway.store.write(old))
+    # count and profile are kept as stored (not merged); tags, new since, is filled in.
+    expected = {"count": 4, "profile": {"name": "old"}, "tags": ["a"]}
+    assert bot.ask("show") == expected
+    assert bot.state() == expected
+    bot.say("mutate")  # the filled-in value is a copy: initial_state stays as configured
+    assert bot.live.config.initial_state == INITIAL
+
+
+def test_the_readme_counter_ignores_an_update_of_no_conversation(telegram_bot, caplog):
+    """examples/counter.py, the README's first bot: a Telegram poll update must not raise."""
+    caplog.set_level(logging.WARNING)
+    counter = telegram_bot("examples.counter:app", initial_state={"count": 0})
+    assert counter.post(poll_update(1)).status == 200  # a poll: no chat, no session
+    assert counter.say("hi") == ["Count: 1"]
+    assert counter.say("hi") == ["Count: 2"]
+    assert [r.getMessage() for r in caplog.records if "bot raised" in r.getMessage()] == []

@@ -232,16 +232,18 @@ async def test_a_holder_slower_than_the_lock_lease_keeps_its_lock(backend: Backe
     slow = await backend.make(lock_lease=0.15)
     other = await backend.make(lock_lease=0.15) if backend.shared else slow
     order: list[str] = []
+    slow_inside = asyncio.Event()
 
     async def slow_bot() -> None:
         async with slow.checkout("line:U1") as checkout:
             order.append("slow in")
-            await asyncio.sleep(0.5)  # more than three leases
+            slow_inside.set()
+            await asyncio.sleep(0.5)  # the slowness under test: more than three leases
             checkout.save(Session("line:U1", {"by": "slow"}))
             order.append("slow out")
 
     async def next_event() -> None:
-        await asyncio.sleep(0.05)
+        await slow_inside.wait()
         async with other.checkout("line:U1") as checkout:
             order.append("next in")
             assert checkout.session == Session("line:U1", {"by": "slow"})

@@ -101,6 +101,17 @@ async def test_a_cancelled_write_keeps_the_lock_until_the_file_is_replaced(
         async with store.checkout("line:U1") as checkout:
             checkout.save(Session("line:U1", {"count": count}))
 
+    replaced: list[str] = []
+    both_replaced = threading.Event()
+    real_replace = os.replace
+
+    def noted_replace(source: str, target: object) -> None:
+        real_replace(source, target)
+        replaced.append(source)
+        if len(replaced) == 2:
+            both_replaced.set()
+
+    monkeypatch.setattr(os, "replace", noted_replace)
     monkeypatch.setattr(os, "fsync", slow_fsync)
     first = asyncio.create_task(save(1))
     await in_fsync.wait()
@@ -111,7 +122,8 @@ async def test_a_cancelled_write_keeps_the_lock_until_the_file_is_replaced(
         await first
     await second
     await asyncio.to_thread(fsync_done.wait, 5)
-    await asyncio.sleep(0.05)  # the first write's rename, if it still comes
+    # The first write's rename too, however late it comes.
+    assert await asyncio.to_thread(both_replaced.wait, 10)
 
     assert (await store.read("line:U1")).state == {"count": 2}
     await store.close()
