@@ -13,13 +13,40 @@ CONSOLE_USER = {"id": "1", "name": "you"}
 
 
 class ConsoleEvent(Event):
+    """A line typed in the terminal.
+
+    ``raw`` is ``{"message": {"text": "hi"}}`` for text, ``{"message": {"image": {...}}}``
+    for a picture, ``{"message": {"location": {"latitude": ..., "longitude": ...}}}``
+    and ``{"payload": "BUY:1"}`` for a button tap, so the console can stand in for
+    either platform's events.
+    """
+
     platform = "console"
     __slots__ = ()
 
     @property
+    def message(self) -> dict[str, Any] | None:
+        message = self.raw.get("message")
+        return message if isinstance(message, dict) else None
+
+    @property
     def text(self) -> str | None:
-        text = self.raw.get("message", {}).get("text")
+        text = (self.message or {}).get("text")
         return text if isinstance(text, str) else None
+
+    @property
+    def payload(self) -> str | None:
+        payload = self.raw.get("payload")
+        return payload if isinstance(payload, str) else None
+
+    @property
+    def is_image(self) -> bool:
+        return "image" in (self.message or {})
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        location = (self.message or {}).get("location")
+        return dict(location) if isinstance(location, dict) else None
 
 
 class ConsoleContext(Context):

@@ -112,6 +112,8 @@ class Gateway:
             initial_state=config.initial_state,
             expires_in=config.expires_in,
             clock=clock,
+            error_handler=config.error_handler,
+            middleware=config.middleware,
         )
         self.http: aiohttp.ClientSession | None = None
         self.background: set[asyncio.Task[None]] = set()

@@ -62,7 +62,12 @@ async def run_console(
     await store.open()
     connector = ConsoleConnector(initial_state=config.initial_state, write=write)
     runtime = Runtime(
-        config.app, store, initial_state=config.initial_state, expires_in=config.expires_in
+        config.app,
+        store,
+        initial_state=config.initial_state,
+        expires_in=config.expires_in,
+        error_handler=config.error_handler,
+        middleware=config.middleware,
     )
     write(f"Bottender console: {config.app_ref} on the {config.driver} store. {HELP}")
     try:
