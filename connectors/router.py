@@ -209,9 +209,9 @@ class Route:
         result = self.predicate(context)
         if inspect.isawaitable(result):
             result = await result
-        if not result:
-            return None
-        return result if isinstance(result, Mapping) else {}
+        if isinstance(result, Mapping):  # props, possibly none: a match all the same
+            return result
+        return {} if result else None
 
     def __repr__(self) -> str:
         name = getattr(self.predicate, "__name__", self.predicate)
