@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - line_bot is a fixture imported from tests.server.line_bot
 """``error_handler`` and ``middleware`` of the config, through the real gateway.
 
 Webhooks go over HTTP to the gateway, whose connectors call the fake platform API.
@@ -6,21 +7,18 @@ Webhooks go over HTTP to the gateway, whose connectors call the fake platform AP
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import tests.fixtures.gateway as gateway_fixtures
 from bottender.server.config import ConfigError, load_config
-from tests.connectors import payloads
 from tests.fixtures.gateway import write_config
 from tests.server.hook_bots import SEEN
+from tests.server.line_bot import line_bot  # noqa: F401 - a fixture
 from tests.server.test_runtime import FlakyStore
 from tests.server.updates import text_update
-
-LINE_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-ALICE = payloads.line_id("U", "alice")
 
 
 @pytest.fixture(autouse=True)
@@ -28,53 +26,6 @@ def seen() -> Iterator[list[Any]]:
     SEEN.clear()
     yield SEEN
     SEEN.clear()
-
-
-@pytest.fixture
-def line_bot(make_gateway, fake_platform) -> Callable[..., Any]:
-    """A live LINE gateway: ``bot = line_bot(app, **config)``, ``bot.say("hi")`` -> status."""
-
-    class LineBot:
-        def __init__(self, live: Any) -> None:
-            self.live = live
-
-        def say(self, text: str) -> int:
-            body = payloads.encode(payloads.line_body(payloads.text_event(text)))
-            headers = {"X-Line-Signature": payloads.line_signature(body, LINE_SECRET)}
-            return http_post(self.live.url + "/webhooks/line", body, headers)
-
-        def replies(self) -> list[list[str]]:
-            calls = fake_platform.calls_to("/v2/bot/message/reply")
-            return [[message["text"] for message in call.json["messages"]] for call in calls]
-
-        def state(self) -> dict[str, Any] | None:
-            session = self.live.run(self.live.gateway.store.read(f"line:{ALICE}"))
-            return None if session is None else session.state
-
-    def start(app: str, **names: Any) -> LineBot:
-        line = {
-            "enabled": True,
-            "access_token": "line-token",
-            "channel_secret": LINE_SECRET,
-            "origin": fake_platform.origin,
-        }
-        return LineBot(make_gateway(app=app, channels={"line": line}, **names))
-
-    return start
-
-
-def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 # ------------------------------------------------------------------------- error_handler
