@@ -47,7 +47,7 @@ class LineBot:
         return [call.json["messages"] for call in self.platform.calls_to("/v2/bot/message/reply")]
 
     def replies(self) -> list[list[str]]:
-        return [[message["text"] for message in messages] for messages in self.reply_messages()]
+        return [[m.get("text") for m in messages] for messages in self.reply_messages()]
 
     def state(self) -> dict[str, Any] | None:
         session = self.live.run(self.live.gateway.store.read(f"line:{ALICE}"))
