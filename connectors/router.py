@@ -24,6 +24,7 @@ __all__ = [
     "Route",
     "Router",
     "chain",
+    "follow",
     "payload",
     "platform",
     "route",
@@ -110,12 +111,15 @@ async def run(action: Action, context: Any, props: Mapping[str, Any] | None = No
     ``return await context.send_text(...)`` is harmless on Telegram, where the
     send returns the sent message.
     """
-    if props:
-        result = await call(action, context, props)
-    else:  # the common case, an app(context) returning None: one call, one await
-        result = action(context)
-        if inspect.isawaitable(result):
-            result = await result
+    await follow(await call(action, context, props), context)
+
+
+async def follow(result: Any, context: Any) -> None:
+    """Run what an action returned, and what that returns, while it is an action.
+
+    The runtime awaits the app itself and calls this only when it returned
+    something callable, so an app that returns ``None`` pays one ``callable()``.
+    """
     steps = 1
     while callable(result):
         if steps >= MAX_STEPS:

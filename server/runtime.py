@@ -14,7 +14,7 @@ from typing import Any
 
 from bottender.connectors.api import PlatformApiError
 from bottender.connectors.base import Connector, Context, Event
-from bottender.connectors.router import run
+from bottender.connectors.router import follow
 from bottender.server.config import App, ErrorHandler, Middleware
 from bottender.sessions.base import SessionStore
 from bottender.sessions.session import Session
@@ -131,7 +131,9 @@ class Runtime:
             if self.middleware:
                 await self._run_through_middleware(context)
             else:
-                await run(self.app, context)
+                result = await self.app(context)
+                if callable(result):  # an action returning the next action
+                    await follow(result, context)
         except Exception as error:
             logger.exception(
                 "bot raised while handling a %s event (session %s); session left unchanged",
@@ -158,7 +160,9 @@ class Runtime:
         """``middleware[0](context, call_next)`` outermost; the innermost runs the app."""
 
         async def innermost() -> None:
-            await run(self.app, context)
+            result = await self.app(context)
+            if callable(result):
+                await follow(result, context)
 
         call_next: Callable[[], Awaitable[None]] = innermost
         for middleware in reversed(self.middleware):
