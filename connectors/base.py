@@ -9,6 +9,7 @@ runtime see only this module's interfaces, never a platform's JSON.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -47,20 +48,26 @@ def json_copy(value: Any, what: str) -> Any:
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
     copied = orjson.loads(data)
-    if b"\\u0000" in data:  # rare: only then look for it in keys
-        _refuse_nul_keys(copied, what)
+    # Rare cases, looked for only when the bytes hint at them: orjson writes NaN and
+    # infinities as null (the value would silently become None), and BSON keys cannot
+    # hold NUL.
+    if b"null" in data or b"\\u0000" in data:
+        _refuse_unsavable(value, what)
     return copied
 
 
-def _refuse_nul_keys(value: Any, what: str) -> None:
-    if isinstance(value, dict):
+def _refuse_unsavable(value: Any, what: str) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{what} must be JSON-serializable: {value} is not a JSON number")
+    elif isinstance(value, Mapping):
         for key, item in value.items():
-            if "\x00" in key:
+            if isinstance(key, str) and "\x00" in key:
                 raise TypeError(f"{what}: the key {key!r} has a NUL character (MongoDB refuses it)")
-            _refuse_nul_keys(item, what)
-    elif isinstance(value, list):
+            _refuse_unsavable(item, what)
+    elif isinstance(value, list | tuple):
         for item in value:
-            _refuse_nul_keys(item, what)
+            _refuse_unsavable(item, what)
 
 
 class Event:
