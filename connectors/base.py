@@ -206,10 +206,11 @@ class Context:
     * ``context.state`` is read-only. Top-level assignment raises ``TypeError``;
       nested values are a private copy, so mutating them in place changes
       nothing that is saved. Only :meth:`set_state` and :meth:`reset_state`
-      change the session.
+      change the session: ``context.session`` is a :class:`SessionView`, whose
+      ``state`` is this same read-only view, never the dict the store writes.
     * :meth:`set_state` merges shallowly: each given key replaces the old value
       whole (a nested dict is replaced, not merged); other keys stay.
-    * State must be JSON-compatible (it is checked when set).
+    * State must be what every store can save (checked when set, see :func:`json_copy`).
     """
 
     platform: ClassVar[str] = ""
