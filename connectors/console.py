@@ -13,13 +13,7 @@ CONSOLE_USER = {"id": "1", "name": "you"}
 
 
 class ConsoleEvent(Event):
-    """A line typed in the terminal.
-
-    ``raw`` is ``{"message": {"text": "hi"}}`` for text, ``{"message": {"image": {...}}}``
-    for a picture, ``{"message": {"location": {"latitude": ..., "longitude": ...}}}``
-    and ``{"payload": "BUY:1"}`` for a button tap, so the console can stand in for
-    either platform's events.
-    """
+    """Bottender's console event: ``{"message": {...}}``, or ``{"payload": DATA}``."""
 
     platform = "console"
     __slots__ = ()
@@ -30,9 +24,17 @@ class ConsoleEvent(Event):
         return message if isinstance(message, dict) else None
 
     @property
+    def is_message(self) -> bool:
+        return self.message is not None
+
+    @property
     def text(self) -> str | None:
         text = (self.message or {}).get("text")
         return text if isinstance(text, str) else None
+
+    @property
+    def is_payload(self) -> bool:
+        return isinstance(self.raw.get("payload"), str)
 
     @property
     def payload(self) -> str | None:
@@ -41,12 +43,18 @@ class ConsoleEvent(Event):
 
     @property
     def is_image(self) -> bool:
-        return "image" in (self.message or {})
+        return (self.message or {}).get("type") == "image"
+
+    @property
+    def is_location(self) -> bool:
+        return self.location is not None
 
     @property
     def location(self) -> dict[str, Any] | None:
-        location = (self.message or {}).get("location")
-        return dict(location) if isinstance(location, dict) else None
+        message = self.message or {}
+        if message.get("type") != "location":
+            return None
+        return {"latitude": message.get("latitude"), "longitude": message.get("longitude")}
 
 
 class ConsoleContext(Context):

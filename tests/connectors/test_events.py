@@ -235,6 +235,6 @@ def test_console_events_speak_the_same_vocabulary():
     assert true_flags(typed, CROSS_PLATFORM) == {"is_message", "is_text"}
     tapped = ConsoleEvent({"payload": "BUY:1"})
     assert true_flags(tapped, CROSS_PLATFORM) == {"is_payload"} and tapped.payload == "BUY:1"
-    located = ConsoleEvent({"message": {"location": {"latitude": 1.5, "longitude": 2.5}}})
+    located = ConsoleEvent({"message": {"type": "location", "latitude": 1.5, "longitude": 2.5}})
     assert located.is_location and located.location == {"latitude": 1.5, "longitude": 2.5}
-    assert ConsoleEvent({"message": {"image": {}}}).is_image
+    assert ConsoleEvent({"message": {"type": "image"}}).is_image
