@@ -294,3 +294,52 @@ def test_bad_routes_are_refused_where_they_are_written():
         text("hi", "not an action")
     with pytest.raises(ValueError):
         chain([])
+
+
+LINE_KIND_EVENTS = {
+    "message": lambda: payloads.text_event("hi"),
+    "follow": payloads.follow_event,
+    "unfollow": payloads.unfollow_event,
+    "join": lambda: payloads.line_kind_event("join"),
+    "leave": lambda: payloads.line_kind_event("leave"),
+    "member_joined": lambda: payloads.line_kind_event("memberJoined"),
+    "member_left": lambda: payloads.line_kind_event("memberLeft"),
+    "postback": lambda: payloads.postback_event("x"),
+    "beacon": lambda: payloads.line_kind_event("beacon"),
+    "account_link": lambda: payloads.line_kind_event("accountLink"),
+    "unsend": lambda: payloads.unsend_event("325708"),
+    "video_play_complete": lambda: payloads.line_kind_event("videoPlayComplete"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LINE_KIND_EVENTS))
+def test_each_line_kind_helper_matches_its_own_events_only(calls, kind):
+    app = router(*(getattr(line, name)(calls(name)) for name in sorted(LINE_KIND_EVENTS)))
+    go(app, line_context(LINE_KIND_EVENTS[kind]()))
+    go(app, telegram_context(payloads.text_update("hi")))  # a Telegram message is no LINE one
+    assert calls.names == [kind]
+
+
+TELEGRAM_KINDS = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "callback_query",
+    "inline_query",
+    "chosen_inline_result",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "pre_checkout_query",
+    "shipping_query",
+)
+
+
+@pytest.mark.parametrize("kind", TELEGRAM_KINDS)
+def test_each_telegram_kind_helper_matches_its_own_updates_only(calls, kind):
+    update_payloads = payloads.all_update_payloads()
+    name = next(name for name in sorted(update_payloads) if name.partition(":")[0] == kind)
+    app = router(*(getattr(telegram, each)(calls(each)) for each in TELEGRAM_KINDS))
+    go(app, telegram_context(payloads.update(kind, update_payloads[name])))
+    go(app, line_context(payloads.text_event("hi")))
+    assert calls.names == [kind]
