@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 
-from bottender.connectors.line import LineContext
-from bottender.connectors.telegram import TelegramContext
 from tests.connectors import payloads
+from tests.fixtures.schemas import assert_valid_calls
 from tests.server.line_bot import line_bot  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(LineContext, "send_buttons_template")
-    or not hasattr(TelegramContext, "edit_message_text"),
-    reason="the send methods of API.md have not landed yet",
-)
+
+@pytest.fixture(autouse=True)
+def calls_match_the_published_schemas(fake_platform):
+    """Every call the example made is one line-bot-sdk v3 / aiogram models accept."""
+    yield
+    assert assert_valid_calls(fake_platform.calls) > 0
+
+
 MENU = {"app": "examples.menu:app", "error_handler": "examples.menu:on_error"}
 
 
