@@ -21,6 +21,7 @@ from dotenv import load_dotenv
 
 from bottender.connectors.base import json_copy
 from bottender.connectors.router import is_action
+from bottender.server.limits import ServerLimits, server_limits
 
 App = Callable[..., Awaitable[Any]]
 #: ``async def on_error(context, error)``.
@@ -75,6 +76,8 @@ class Config:
     error_handler: ErrorHandler | None = None
     #: Wrap the whole action chain, outermost first.
     middleware: tuple[Middleware, ...] = ()
+    #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 def load_config(
@@ -127,6 +130,10 @@ def load_config(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    try:
+        limits = server_limits(server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     return Config(
         path=config_path,
@@ -140,6 +147,7 @@ def load_config(
         max_body_size=max_body_size,
         error_handler=error_handler,
         middleware=middleware,
+        limits=limits,
     )
 
 
