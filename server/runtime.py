@@ -34,6 +34,9 @@ class Runtime:
         error_handler: ErrorHandler | None = None,
         middleware: Sequence[Middleware] = (),
     ) -> None:
+        #: Seconds a handled delivery id is kept however many newer events follow
+        #: (set by the dispatcher from the inbox's lease; see Session.record_handled).
+        self.handled_keep_for = 0.0
         self.app = app
         self.error_handler = error_handler
         self.middleware = tuple(middleware)
@@ -98,7 +101,9 @@ class Runtime:
             if await self._run_bot(context, connector.platform, key):
                 session.last_activity = self.clock()
                 if delivery_id is not None:
-                    session.record_handled(delivery_id, session.last_activity)
+                    session.record_handled(
+                        delivery_id, session.last_activity, self.handled_keep_for
+                    )
                 checkout.save(session)
         context.mark_ended()
         return context

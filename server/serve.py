@@ -16,7 +16,7 @@ import os
 
 import uvicorn
 
-from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
@@ -63,6 +63,7 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    ingest_only: bool = False,
 ) -> int:
     asyncio.run(_check_store(config))
     if workers > 1 and config.driver == "memory":
@@ -73,6 +74,8 @@ def serve(
             workers,
         )
     export_config(config)
+    if ingest_only:
+        os.environ[INGEST_ONLY_ENV] = "1"
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
