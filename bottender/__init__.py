@@ -10,7 +10,10 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
+from bottender.connectors import line_routes as line
+from bottender.connectors import telegram_routes as telegram
 from bottender.connectors.base import Context, StateWarning
+from bottender.connectors.router import chain, payload, platform, route, router, text, with_props
 
 if TYPE_CHECKING:
     from bottender.server.app import create_app
@@ -34,4 +37,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'bottender' has no attribute {name!r}")
 
 
-__all__ = ["Bot", "Context", "StateWarning", "__version__", "create_app"]
+__all__ = [
+    "Bot",
+    "Context",
+    "StateWarning",
+    "__version__",
+    "chain",
+    "create_app",
+    "line",
+    "payload",
+    "platform",
+    "route",
+    "router",
+    "telegram",
+    "text",
+    "with_props",
+]

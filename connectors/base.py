@@ -8,6 +8,8 @@ runtime see only this module's interfaces, never a platform's JSON.
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -91,18 +93,40 @@ def json_copy(value: Any, what: str) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
     State must survive a round trip through any driver, so the memory store in
-    development accepts exactly what Redis or MongoDB would in production.
+    development accepts exactly what Redis or MongoDB would in production: a
+    key holding a NUL character, which BSON cannot encode, is refused here
+    rather than when MongoDB is written, after the bot has already replied.
     """
     wrapped: Any = value
     for _ in range(_STORE_NESTING):
         wrapped = [wrapped]
     try:
-        copied = orjson.loads(orjson.dumps(wrapped, option=_STRICT_JSON))
+        data = orjson.dumps(wrapped, option=_STRICT_JSON)
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
+    copied = orjson.loads(data)
     for _ in range(_STORE_NESTING):
         copied = copied[0]
+    # Rare cases, looked for only when the bytes hint at them: orjson writes NaN and
+    # infinities as null (the value would silently become None), and BSON keys cannot
+    # hold NUL.
+    if b"null" in data or b"\\u0000" in data:
+        _refuse_unsavable(value, what)
     return copied
+
+
+def _refuse_unsavable(value: Any, what: str) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{what} must be JSON-serializable: {value} is not a JSON number")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                raise TypeError(f"{what}: the key {key!r} has a NUL character (MongoDB refuses it)")
+            _refuse_unsavable(item, what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_unsavable(item, what)
 
 
 def check_copied(value: Any, what: str) -> None:
@@ -158,7 +182,9 @@ class Event:
     """One platform event, as the bot reads it.
 
     ``raw`` is the platform's JSON, untouched. The properties below are the
-    cross-platform vocabulary; platform subclasses add their own.
+    cross-platform vocabulary (API.md, "The event"), each worked out from
+    ``raw`` when read, never stored: an app that does not read them pays
+    nothing. Platform subclasses fill them in and add their own.
     """
 
     platform: ClassVar[str] = ""
@@ -169,11 +195,58 @@ class Event:
         self.raw = raw
 
     @property
+    def message(self) -> dict[str, Any] | None:
+        """The platform's message object, or ``None`` when the event is no message."""
+        return None
+
+    @property
+    def is_message(self) -> bool:
+        return self.message is not None
+
+    @property
     def is_text(self) -> bool:
         return self.text is not None
 
     @property
     def text(self) -> str | None:
+        return None
+
+    @property
+    def is_payload(self) -> bool:
+        return self.payload is not None
+
+    @property
+    def payload(self) -> str | None:
+        """LINE postback data, Telegram callback query data."""
+        return None
+
+    @property
+    def is_image(self) -> bool:
+        return False
+
+    @property
+    def is_video(self) -> bool:
+        return False
+
+    @property
+    def is_audio(self) -> bool:
+        return False
+
+    @property
+    def is_file(self) -> bool:
+        return False
+
+    @property
+    def is_sticker(self) -> bool:
+        return False
+
+    @property
+    def is_location(self) -> bool:
+        return self.location is not None
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        """``{"latitude": ..., "longitude": ..., ...}`` of a location message."""
         return None
 
     @property
@@ -185,6 +258,54 @@ class Event:
         return f"<{type(self).__name__} {self.raw!r}>"
 
 
+class SessionView:
+    """What ``context.session`` exposes: the session's id and who the conversation is with.
+
+    The state is reachable only read-only (``state`` is ``context.state``), so
+    :meth:`Context.set_state` and :meth:`Context.reset_state` stay the one door
+    through which anything is saved, checked at the call. ``user``, ``group``,
+    ``room`` and ``channel`` are copies.
+    """
+
+    __slots__ = ("_context", "_session")
+
+    def __init__(self, session: Session, context: Context) -> None:
+        self._session = session
+        self._context = context
+
+    @property
+    def id(self) -> str:
+        return self._session.id
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        return self._context.state
+
+    @property
+    def last_activity(self) -> float | None:
+        """When the conversation was last written (Unix seconds), ``None`` if never."""
+        return self._session.last_activity
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._session.user)
+
+    @property
+    def group(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._session.group)
+
+    @property
+    def room(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._session.room)
+
+    @property
+    def channel(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._session.channel)
+
+    def __repr__(self) -> str:
+        return f"<SessionView {self.id!r}>"
+
+
 class Context:
     """What the bot's ``async def app(context)`` is handed for one event.
 
@@ -193,10 +314,11 @@ class Context:
     * ``context.state`` is read-only. Top-level assignment raises ``TypeError``;
       nested values are a private copy, so mutating them in place changes
       nothing that is saved. Only :meth:`set_state` and :meth:`reset_state`
-      change the session.
+      change the session: ``context.session`` is a :class:`SessionView`, whose
+      ``state`` is this same read-only view, never the dict the store writes.
     * :meth:`set_state` merges shallowly: each given key replaces the old value
       whole (a nested dict is replaced, not merged); other keys stay.
-    * State must be JSON-compatible (it is checked when set).
+    * State must be what every store can save (checked when set, see :func:`json_copy`).
     """
 
     platform: ClassVar[str] = ""
@@ -205,15 +327,25 @@ class Context:
         self, event: Event, session: Session | None, initial_state: Mapping[str, Any]
     ) -> None:
         self.event = event
-        self.session = session
+        self._session = session
+        self._session_view: SessionView | None = None
         self._initial_state = initial_state
         self._view: Mapping[str, Any] | None = None
         self._written = False
 
     @property
+    def session(self) -> SessionView | None:
+        """The conversation's id and who it is with; ``None`` for an event of no conversation."""
+        if self._session is None:
+            return None
+        if self._session_view is None:
+            self._session_view = SessionView(self._session, self)
+        return self._session_view
+
+    @property
     def state(self) -> Mapping[str, Any]:
         if self._view is None:
-            state = self.session.state if self.session is not None else {}
+            state = self._session.state if self._session is not None else {}
             self._view = MappingProxyType(json_copy(state, "state"))
         return self._view
 
@@ -223,20 +355,20 @@ class Context:
             raise TypeError(f"set_state takes a mapping, got {type(partial).__name__}")
         if self._cannot_save("set_state"):
             return
-        assert self.session is not None
-        self.session.state = {**self.session.state, **json_copy(dict(partial), "set_state")}
+        assert self._session is not None
+        self._session.state = {**self._session.state, **json_copy(dict(partial), "set_state")}
         self._view = None
 
     def reset_state(self) -> None:
         """Return the state to a fresh copy of ``initial_state``."""
         if self._cannot_save("reset_state"):
             return
-        assert self.session is not None
-        self.session.state = json_copy(dict(self._initial_state), "initial_state")
+        assert self._session is not None
+        self._session.state = json_copy(dict(self._initial_state), "initial_state")
         self._view = None
 
     def _cannot_save(self, method: str) -> bool:
-        if self.session is None:
+        if self._session is None:
             warnings.warn(
                 f"{method} ignored: this {self.platform} event belongs to no session",
                 StateWarning,
@@ -245,7 +377,7 @@ class Context:
             return True
         if self._written:
             warnings.warn(
-                f"{method} after the event of session {self.session.id!r} ended:"
+                f"{method} after the event of session {self._session.id!r} ended:"
                 " the change is not saved",
                 StateWarning,
                 stacklevel=3,
@@ -265,6 +397,9 @@ class Context:
 
     async def flush(self) -> None:
         """Send whatever the platform batches (LINE's replies); a no-op elsewhere."""
+
+    def discard_pending(self) -> None:
+        """Forget what :meth:`flush` would send: the actions that buffered it raised."""
 
 
 class Connector(ABC):

@@ -65,9 +65,34 @@ VERIFY_REPLY_TOKENS = frozenset({"0" * 32, "f" * 32})
 SOURCE_ID_FIELDS = {"user": "userId", "group": "groupId", "room": "roomId"}
 
 
+#: The Python names of LINE's event types (``is_member_joined``, ``line.member_joined``).
+EVENT_TYPES = {
+    "message": "message",
+    "follow": "follow",
+    "unfollow": "unfollow",
+    "join": "join",
+    "leave": "leave",
+    "member_joined": "memberJoined",
+    "member_left": "memberLeft",
+    "postback": "postback",
+    "beacon": "beacon",
+    "account_link": "accountLink",
+    "unsend": "unsend",
+    "video_play_complete": "videoPlayComplete",
+}
+#: Fields of a location message that :attr:`LineEvent.location` hands out.
+LOCATION_FIELDS = ("latitude", "longitude", "title", "address")
+
+
 class LineEvent(Event):
+    """One event of a LINE webhook body; ``destination`` is the body's (the bot's user id)."""
+
     platform = "line"
-    __slots__ = ()
+    __slots__ = ("destination",)
+
+    def __init__(self, raw: dict[str, Any], destination: str | None = None) -> None:
+        super().__init__(raw)
+        self.destination = destination
 
     @property
     def type(self) -> str:
@@ -83,21 +108,109 @@ class LineEvent(Event):
         message = self.raw.get("message")
         return message if self.type == "message" and isinstance(message, dict) else None
 
+    def _message_type(self) -> str | None:
+        message = self.message
+        return message.get("type") if message is not None else None
+
     @property
     def text(self) -> str | None:
         message = self.message
         if message is not None and message.get("type") == "text":
-            return message.get("text")
+            text = message.get("text")
+            return text if isinstance(text, str) else None
         return None
+
+    @property
+    def is_image(self) -> bool:
+        return self._message_type() == "image"
+
+    @property
+    def is_video(self) -> bool:
+        return self._message_type() == "video"
+
+    @property
+    def is_audio(self) -> bool:
+        return self._message_type() == "audio"
+
+    @property
+    def is_file(self) -> bool:
+        return self._message_type() == "file"
+
+    @property
+    def is_sticker(self) -> bool:
+        return self._message_type() == "sticker"
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        message = self.message
+        if message is None or message.get("type") != "location":
+            return None
+        return {field: message[field] for field in LOCATION_FIELDS if field in message}
+
+    @property
+    def is_follow(self) -> bool:
+        return self.type == "follow"
+
+    @property
+    def is_unfollow(self) -> bool:
+        return self.type == "unfollow"
+
+    @property
+    def is_join(self) -> bool:
+        return self.type == "join"
+
+    @property
+    def is_leave(self) -> bool:
+        return self.type == "leave"
+
+    @property
+    def is_member_joined(self) -> bool:
+        return self.type == "memberJoined"
+
+    @property
+    def is_member_left(self) -> bool:
+        return self.type == "memberLeft"
 
     @property
     def is_postback(self) -> bool:
         return self.type == "postback"
 
     @property
-    def postback_data(self) -> str | None:
+    def is_beacon(self) -> bool:
+        return self.type == "beacon"
+
+    @property
+    def is_account_link(self) -> bool:
+        return self.type == "accountLink"
+
+    @property
+    def is_unsend(self) -> bool:
+        return self.type == "unsend"
+
+    @property
+    def is_video_play_complete(self) -> bool:
+        return self.type == "videoPlayComplete"
+
+    def _postback(self) -> dict[str, Any] | None:
         postback = self.raw.get("postback")
-        return postback.get("data") if self.is_postback and isinstance(postback, dict) else None
+        return postback if self.is_postback and isinstance(postback, dict) else None
+
+    @property
+    def payload(self) -> str | None:
+        """The postback's ``data``."""
+        postback = self._postback()
+        data = postback.get("data") if postback is not None else None
+        return data if isinstance(data, str) else None
+
+    #: The name README documented before ``payload``; kept as an alias.
+    postback_data = payload
+
+    @property
+    def postback_params(self) -> dict[str, Any] | None:
+        """What a date/time picker chose (``{"date": "2026-12-02"}``), or ``None``."""
+        postback = self._postback()
+        params = postback.get("params") if postback is not None else None
+        return params if isinstance(params, dict) else None
 
     @property
     def reply_token(self) -> str | None:
@@ -333,6 +446,9 @@ class LineContext(Context):
         field = SOURCE_ID_FIELDS.get(source.get("type", ""))
         return source.get(field) if field else None
 
+    def discard_pending(self) -> None:
+        self._replies, self._pushes = [], []
+
     async def flush(self) -> None:
         replies, pushes = self._replies, self._pushes
         self._replies, self._pushes = [], []
@@ -469,6 +585,9 @@ class LineConnector(Connector):
         events = body.get("events")
         if not isinstance(events, list):
             raise BadRequest("a LINE webhook body has an 'events' list")
+        destination = body.get("destination")
+        if not isinstance(destination, str):
+            destination = None
         parsed: list[Event] = []
         for raw in events:
             check_event(raw)
@@ -477,7 +596,7 @@ class LineConnector(Connector):
                 continue
             if raw.get("replyToken") in VERIFY_REPLY_TOKENS:
                 continue
-            parsed.append(LineEvent(raw))
+            parsed.append(LineEvent(raw, destination))
         return parsed
 
     def session_key(self, event: Event) -> str | None:

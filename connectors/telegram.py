@@ -74,7 +74,28 @@ MESSAGE_UPDATES = frozenset(
 )
 
 
+#: Message fields that make a message an image, video… (the cross-platform names).
+MEDIA_FIELDS = {
+    "is_image": ("photo",),
+    "is_video": ("video", "video_note"),
+    "is_audio": ("audio",),
+    "is_voice": ("voice",),
+    "is_file": ("document",),
+    "is_sticker": ("sticker",),
+    "is_contact": ("contact",),
+}
+
+
 class TelegramEvent(Event):
+    """One update. ``kind`` is its field (``"message"``, ``"callback_query"``…).
+
+    ``update`` is the object under that field; ``payload`` is a callback
+    query's ``data``, as in Bottender. Message-like kinds (``message``,
+    ``edited_message``, ``channel_post``, business and guest messages) have a
+    ``text``, media checks and ``location``; ``message`` is also a callback
+    query's message (the one with the button), so replies land in its chat and topic.
+    """
+
     platform = "telegram"
     __slots__ = ("kind",)
 
@@ -83,46 +104,141 @@ class TelegramEvent(Event):
         self.kind = kind
 
     @property
-    def payload(self) -> dict[str, Any]:
+    def update(self) -> dict[str, Any]:
         """The update's object (the message, the callback query…), whatever its kind."""
         return self.raw[self.kind]
 
     @property
     def message(self) -> dict[str, Any] | None:
         if self.kind in MESSAGE_UPDATES:
-            return self.payload
+            return self.update
         if self.kind == "callback_query":
-            return _dict(self.payload.get("message"))
+            return _dict(self.update.get("message"))
         return None
+
+    @property
+    def is_message(self) -> bool:
+        return self.kind in MESSAGE_UPDATES
+
+    def _has(self, fields: tuple[str, ...]) -> bool:
+        if self.kind not in MESSAGE_UPDATES:
+            return False
+        message = self.update
+        return any(field in message for field in fields)
 
     @property
     def text(self) -> str | None:
         if self.kind in MESSAGE_UPDATES:
-            text = self.payload.get("text")
+            text = self.update.get("text")
             return text if isinstance(text, str) else None
         return None
+
+    @property
+    def is_image(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_image"])
+
+    is_photo = is_image
+
+    @property
+    def is_video(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_video"])
+
+    @property
+    def is_audio(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_audio"])
+
+    @property
+    def is_voice(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_voice"])
+
+    @property
+    def is_file(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_file"])
+
+    is_document = is_file
+
+    @property
+    def is_sticker(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_sticker"])
+
+    @property
+    def is_contact(self) -> bool:
+        return self._has(MEDIA_FIELDS["is_contact"])
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        """A location message's ``location`` (or a venue's), a copy."""
+        if self.kind not in MESSAGE_UPDATES:
+            return None
+        location = _dict(self.update.get("location"))
+        return dict(location) if location is not None else None
 
     @property
     def is_callback_query(self) -> bool:
         return self.kind == "callback_query"
 
     @property
-    def callback_data(self) -> str | None:
-        return self.payload.get("data") if self.is_callback_query else None
+    def is_inline_query(self) -> bool:
+        return self.kind == "inline_query"
+
+    @property
+    def payload(self) -> str | None:
+        """A callback query's ``data``."""
+        if self.kind != "callback_query":
+            return None
+        data = self.update.get("data")
+        return data if isinstance(data, str) else None
+
+    #: The name README documented before ``payload``; kept as an alias.
+    callback_data = payload
+
+    def _command(self) -> tuple[str, str] | None:
+        """``("start", "ref42")`` for ``/start@MyBot ref42``, or ``None``."""
+        text = self.text
+        if not text or text[0] != "/":
+            return None
+        head, _, args = text.partition(" ")
+        name = head[1:].partition("@")[0]
+        if not name:
+            return None
+        return name, args.strip()
+
+    @property
+    def is_command(self) -> bool:
+        return self._command() is not None
+
+    @property
+    def command(self) -> str | None:
+        """The command's name without ``/`` nor ``@BotName``: ``"start"``."""
+        command = self._command()
+        return command[0] if command else None
+
+    @property
+    def command_args(self) -> str | None:
+        """What follows the command (a deep link's ``"ref42"``), ``""`` when nothing does."""
+        command = self._command()
+        return command[1] if command else None
 
     @property
     def chat(self) -> dict[str, Any] | None:
         """The chat the update happened in, when it has one."""
         if self.kind in CHAT_UPDATES:
-            return _dict(self.payload.get("chat"))
+            return _dict(self.update.get("chat"))
         message = self.message
         return _dict(message.get("chat")) if message else None
 
     @property
     def sender(self) -> dict[str, Any] | None:
         """Who caused the update: ``from`` on most kinds, ``user`` on a few."""
-        payload = self.payload
-        return _dict(payload.get("from")) or _dict(payload.get("user"))
+        update = self.update
+        return _dict(update.get("from")) or _dict(update.get("user"))
+
+    @property
+    def message_id(self) -> int | None:
+        """The id of :attr:`message` (for a callback query, the message with the button)."""
+        message = self.message
+        value = message.get("message_id") if message is not None else None
+        return value if isinstance(value, int) else None
 
     @property
     def update_id(self) -> int:
@@ -364,7 +480,7 @@ class TelegramConnector(Connector):
         copied = {
             "from": event.sender,
             "chat": event.chat,
-            "voter_chat": _dict(event.payload.get("voter_chat")),
+            "voter_chat": _dict(event.update.get("voter_chat")),
         }
         for name, value in copied.items():
             if value is not None:
@@ -379,7 +495,7 @@ class TelegramConnector(Connector):
         chat = event.chat
         if chat is not None:
             return _id(chat)
-        voter_chat = _dict(event.payload.get("voter_chat"))
+        voter_chat = _dict(event.update.get("voter_chat"))
         if event.kind == "poll_answer" and voter_chat:
             return _id(voter_chat)
         sender = event.sender
@@ -393,7 +509,7 @@ class TelegramConnector(Connector):
         chat = event.chat
         if chat is None and event.kind == "poll_answer":
             # An anonymous vote: the session is the voting chat's (see _chat_id).
-            chat = _dict(event.payload.get("voter_chat"))
+            chat = _dict(event.update.get("voter_chat"))
         if chat is None:
             return
         if chat.get("type") in ("group", "supergroup"):

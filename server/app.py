@@ -117,6 +117,8 @@ class Gateway:
             initial_state=config.initial_state,
             expires_in=config.expires_in,
             clock=clock,
+            error_handler=config.error_handler,
+            middleware=config.middleware,
         )
         self.http: aiohttp.ClientSession | None = None
         # Channels are named by platform until a config names several per platform.

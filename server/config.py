@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,9 +20,14 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bottender.connectors.base import json_copy
+from bottender.connectors.router import is_action
 from bottender.server.limits import ServerLimits, server_limits
 
-App = Callable[[Any], Awaitable[None]]
+App = Callable[..., Awaitable[Any]]
+#: ``async def on_error(context, error)``.
+ErrorHandler = Callable[[Any, Exception], Awaitable[Any]]
+#: ``async def middleware(context, call_next)``; ``await call_next()`` runs the rest.
+Middleware = Callable[[Any, Callable[[], Awaitable[None]]], Awaitable[Any]]
 
 DRIVERS = ("memory", "file", "redis", "mongo")
 DEFAULT_CONFIG_FILE = "bottender_config.py"
@@ -75,6 +79,10 @@ class Config:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     #: The bot's own routes (OAuth callbacks, payment webhooks), served beside the webhooks.
     routes: list[Any] = field(default_factory=list)
+    #: Runs when an action raises, with the same context and the exception.
+    error_handler: ErrorHandler | None = None
+    #: Wrap the whole action chain, outermost first.
+    middleware: tuple[Middleware, ...] = ()
     inbox_max_pending: int = DEFAULT_INBOX_MAX_PENDING
     #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
     limits: ServerLimits = field(default_factory=ServerLimits)
@@ -110,8 +118,10 @@ def config_from_module(
     app_value = app_override or getattr(module, "app", None)
     if need_app:
         app, app_ref = _resolve_app(app_value)
+        error_handler, middleware = _resolve_hooks(module)
     else:
         app, app_ref = _no_app, str(app_value)
+        error_handler, middleware = None, ()
     initial_state = getattr(module, "initial_state", {})
     if not isinstance(initial_state, dict):
         raise ConfigError(f"initial_state must be a dict, got {type(initial_state).__name__}")
@@ -159,6 +169,8 @@ def config_from_module(
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
         routes=_routes(getattr(module, "routes", [])),
+        error_handler=error_handler,
+        middleware=middleware,
         inbox_max_pending=max_pending,
         limits=limits,
     )
@@ -180,25 +192,55 @@ def _import_config(path: Path) -> Any:
 def _resolve_app(value: Any) -> tuple[App, str]:
     if value is None:
         raise ConfigError('app is not set (for example app = "examples.counter:app")')
-    if isinstance(value, str):
-        module_name, _, attr = value.partition(":")
-        if not module_name or not attr:
-            raise ConfigError(f'app must be "module:function", got {value!r}')
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise ConfigError(
-                f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
-            ) from None
-        app = getattr(module, attr, None)
-        if app is None:
-            raise ConfigError(f"app: module {module_name!r} has no {attr!r}")
-        ref = value
-    else:
-        app, ref = value, getattr(value, "__qualname__", repr(value))
-    if not inspect.iscoroutinefunction(app):
-        raise ConfigError(f"app: {ref!r} must be an async function: async def app(context)")
+    app, ref = _resolve_ref(value, "app")
+    if not is_action(app):
+        raise ConfigError(
+            f"app: {ref!r} must be an action: async def app(context), a router(...)"
+            " or an object with an async __call__"
+        )
     return app, ref
+
+
+def _resolve_ref(value: Any, key: str) -> tuple[Any, str]:
+    """``"module:attribute"`` imported (with the project on sys.path), or the object itself."""
+    if not isinstance(value, str):
+        return value, getattr(value, "__qualname__", repr(value))
+    module_name, _, attr = value.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f'{key} must be "module:function", got {value!r}')
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"{key}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    found = getattr(module, attr, None)
+    if found is None:
+        raise ConfigError(f"{key}: module {module_name!r} has no {attr!r}")
+    return found, value
+
+
+def _resolve_hooks(module: Any) -> tuple[ErrorHandler | None, tuple[Middleware, ...]]:
+    """``error_handler`` and ``middleware`` (API.md "Errors and middleware"), checked."""
+    handler = getattr(module, "error_handler", None)
+    if handler is not None:
+        handler, ref = _resolve_ref(handler, "error_handler")
+        if not is_action(handler):
+            raise ConfigError(f"error_handler: {ref!r} must be async def on_error(context, error)")
+    value = getattr(module, "middleware", None) or []
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(
+            f'middleware must be a list (for example ["bot:timing"]), got {type(value).__name__}'
+        )
+    middleware = []
+    for index, item in enumerate(value):
+        found, ref = _resolve_ref(item, f"middleware[{index}]")
+        if not is_action(found):
+            raise ConfigError(
+                f"middleware[{index}]: {ref!r} must be async def middleware(context, call_next)"
+            )
+        middleware.append(found)
+    return handler, tuple(middleware)
 
 
 async def _no_app(context: Any) -> None:

@@ -154,7 +154,12 @@ def run_console(
             initial_state=config.initial_state, write=write, platform=platform
         )
         runtime = Runtime(
-            config.app, store, initial_state=config.initial_state, expires_in=config.expires_in
+            config.app,
+            store,
+            initial_state=config.initial_state,
+            expires_in=config.expires_in,
+            error_handler=config.error_handler,
+            middleware=config.middleware,
         )
         shape = "" if platform == "console" else f" ({platform}-shaped events)"
         write(f"Bottender console: {config.app_ref} on the {config.driver} store{shape}. {HELP}")

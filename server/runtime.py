@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from bottender.connectors.api import PlatformApiError
 from bottender.connectors.base import Connector, Context, Event, json_copy
-from bottender.server.config import App
+from bottender.connectors.router import follow
+from bottender.server.config import App, ErrorHandler, Middleware
 from bottender.sessions.base import SessionStore
 from bottender.sessions.session import Session
 
@@ -41,11 +43,15 @@ class Runtime:
         initial_state: Mapping[str, Any],
         expires_in: float | None = None,
         clock: Callable[[], float] = time.time,
+        error_handler: ErrorHandler | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         #: Seconds a handled delivery id is kept however many newer events follow
         #: (set by the dispatcher from the inbox's lease; see Session.record_handled).
         self.handled_keep_for = 0.0
         self.app = app
+        self.error_handler = error_handler
+        self.middleware = tuple(middleware)
         self.store = store
         self.initial_state = initial_state
         self.expires_in = expires_in
@@ -133,20 +139,32 @@ class Runtime:
     async def _run_bot(self, context: Context, platform: str, key: str | None) -> bool:
         """Run the bot and send what it buffered; ``False`` when it raised.
 
-        A bot's exception is logged and swallowed: the platform still gets its
-        200 (it would otherwise redeliver the same failing event forever) and
-        the session is left as it was before the event.
+        A bot's exception is logged and handed to the ``error_handler`` (whose
+        sends are sent; what the failing actions had buffered is dropped). The
+        platform still gets its 200 (it would otherwise redeliver the same
+        failing event forever) and the session is left as it was before the event.
         """
         started = time.perf_counter()
         try:
-            await self.app(context)
-            await context.flush()
-        except Exception:
+            if self.middleware:
+                await self._run_through_middleware(context)
+            else:
+                result = await self.app(context)
+                if callable(result):  # an action returning the next action
+                    await follow(result, context)
+        except Exception as error:
             logger.exception(
                 "bot raised while handling a %s event (session %s); session left unchanged",
                 platform,
                 key or "-",
             )
+            await self._handle_error(context, error, platform, key)
+            return False
+        try:
+            await context.flush()
+        except Exception as error:
+            self._log_flush_error(error, platform, key)
+            await self._handle_error(context, error, platform, key)
             return False
         logger.debug(
             "handled %s event session=%s in %.1f ms",
@@ -155,3 +173,67 @@ class Runtime:
             (time.perf_counter() - started) * 1000,
         )
         return True
+
+    async def _run_through_middleware(self, context: Context) -> None:
+        """``middleware[0](context, call_next)`` outermost; the innermost runs the app."""
+
+        async def innermost() -> None:
+            result = await self.app(context)
+            if callable(result):
+                await follow(result, context)
+
+        call_next: Callable[[], Awaitable[None]] = innermost
+        for middleware in reversed(self.middleware):
+            call_next = _wrap(middleware, context, call_next)
+        await call_next()
+
+    async def _handle_error(
+        self, context: Context, error: Exception, platform: str, key: str | None
+    ) -> None:
+        """Run the ``error_handler`` on the event's own context; send what it sends."""
+        context.discard_pending()
+        if self.error_handler is None:
+            return
+        try:
+            await self.error_handler(context, error)
+        except Exception:
+            logger.exception(
+                "error_handler raised while handling a %s event (session %s)", platform, key or "-"
+            )
+            context.discard_pending()
+            return
+        try:
+            await context.flush()
+        except Exception as flush_error:
+            self._log_flush_error(flush_error, platform, key, what="error_handler's")
+
+    @staticmethod
+    def _log_flush_error(
+        error: Exception, platform: str, key: str | None, what: str = "bot's"
+    ) -> None:
+        """A platform refusing the buffered messages is the platform's word, not a bot crash."""
+        if isinstance(error, PlatformApiError):
+            logger.error(
+                "sending the %s buffered %s messages failed (session %s): %s;"
+                " session left unchanged",
+                what,
+                platform,
+                key or "-",
+                error,
+            )
+        else:
+            logger.exception(
+                "sending the %s buffered %s messages failed (session %s); session left unchanged",
+                what,
+                platform,
+                key or "-",
+            )
+
+
+def _wrap(
+    middleware: Middleware, context: Context, inner: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def call_next() -> None:
+        await middleware(context, inner)
+
+    return call_next

@@ -53,9 +53,10 @@ async def state_probe(context: Context) -> None:
 
     ``show`` | ``set <json>`` | ``reset`` | ``assign`` (top-level assignment) |
     ``mutate`` (nested in-place change of ``context.state``) | ``mutate-session``
-    (nested in-place change of ``context.session.state``) | ``bad`` (set_state of a
-    non-JSON value: datetime, date, set, bytes, object,
-    int-key) | ``stash`` (keep the context). Events without a session (and
+    (every way into ``context.session``'s state other than set_state: nested changes,
+    item assignment, replacing ``state``; the refusals are recorded) | ``bad``
+    (set_state of a non-JSON value: datetime, date, set, bytes, object, int-key,
+    nul-key) | ``stash`` (keep the context). Events without a session (and
     so without text to reply to) try set_state/reset_state and record the warnings.
     """
     import datetime
@@ -93,9 +94,19 @@ async def state_probe(context: Context) -> None:
         if argument:
             context.set_state(json.loads(argument))
     elif command == "mutate-session":
-        assert context.session is not None
-        context.session.state["profile"]["name"] = "mutated"
-        context.session.state["tags"].append("mutated")
+        session: Any = context.session
+        session.state["profile"]["name"] = "mutated"
+        session.state["tags"].append("mutated")
+        try:
+            session.state["count"] = 99
+        except TypeError as exc:
+            PROBE.errors.append(f"TypeError: {exc}")
+        try:
+            session.state = {"count": 99}
+        except AttributeError as exc:
+            PROBE.errors.append(f"AttributeError: {exc}")
+        user = session.user
+        user["id"] = 0  # a copy: who the conversation is with stays as the event said
     elif command == "bad":
         values = {
             "datetime": datetime.datetime.now(),
@@ -104,6 +115,7 @@ async def state_probe(context: Context) -> None:
             "bytes": b"raw",
             "object": object(),
             "int-key": {1: "one"},
+            "nul-key": {"a\x00b": 1},
         }
         try:
             context.set_state({"value": values[argument]})

@@ -155,6 +155,72 @@ def postback_event(data: str, source: dict[str, Any] | None = None) -> dict[str,
     return event
 
 
+def message_event(message: dict[str, Any], source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A message event with a non-text message object (image, video, location…)."""
+    event = _line_event("message", source or user_source(), with_reply_token=True)
+    event["message"] = {"id": str(secrets.randbelow(10**18)), **message}
+    return event
+
+
+#: Message objects as the Messaging API reference documents them, by type.
+LINE_MESSAGES: dict[str, dict[str, Any]] = {
+    "image": {
+        "type": "image",
+        "quoteToken": "q-image",
+        "contentProvider": {"type": "line"},
+        "imageSet": {"id": "E005D41A7288F41B65593ED38FF6E9834B046AB36A37921A56BC236F13A91855"},
+    },
+    "video": {
+        "type": "video",
+        "quoteToken": "q-video",
+        "duration": 60000,
+        "contentProvider": {"type": "external", "originalContentUrl": "https://example.com/v.mp4"},
+    },
+    "audio": {"type": "audio", "duration": 60000, "contentProvider": {"type": "line"}},
+    "file": {"type": "file", "fileName": "file.txt", "fileSize": 2138},
+    "location": {
+        "type": "location",
+        "title": "my location",
+        "address": "1-3 Kioicho, Chiyoda-ku, Tokyo, 102-8282, Japan",
+        "latitude": 35.67966,
+        "longitude": 139.73669,
+    },
+}
+
+
+def datetime_postback_event(data: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A postback from a datetime picker action: ``params`` holds what was picked."""
+    event = postback_event(data)
+    event["postback"]["params"] = params
+    return event
+
+
+def line_kind_event(event_type: str, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An event of one of LINE's non-message types, with its documented object."""
+    group = source or group_source()
+    objects: dict[str, tuple[bool, dict[str, Any]]] = {
+        "join": (True, {}),
+        "leave": (False, {}),
+        "memberJoined": (
+            True,
+            {"joined": {"members": [{"type": "user", "userId": line_id("U", "bob")}]}},
+        ),
+        "memberLeft": (
+            False,
+            {"left": {"members": [{"type": "user", "userId": line_id("U", "bob")}]}},
+        ),
+        "beacon": (True, {"beacon": {"hwid": "d41d8cd98f", "type": "enter"}}),
+        "accountLink": (True, {"link": {"result": "ok", "nonce": "xxxxxxxxxxxxxxx"}}),
+        "videoPlayComplete": (True, {"videoPlayComplete": {"trackingId": "track-id"}}),
+    }
+    with_token, fields = objects[event_type]
+    if event_type in ("beacon", "accountLink", "videoPlayComplete"):
+        group = source or user_source()
+    event = _line_event(event_type, group, with_reply_token=with_token)
+    event.update(fields)
+    return event
+
+
 def future_event(source: dict[str, Any] | None = None) -> dict[str, Any]:
     """An event of a type this connector does not know (LINE adds types over time)."""
     event = _line_event("someFutureEvent", source or user_source(), with_reply_token=True)
@@ -270,6 +336,79 @@ def text_update(
     text: str = "hello", chat: dict[str, Any] | None = None, sender: dict[str, Any] = ALICE
 ) -> dict[str, Any]:
     return update("message", tg_message(chat or private_chat(sender), sender, text))
+
+
+def command_update(command: str, args: str = "", sender: dict[str, Any] = ALICE) -> dict[str, Any]:
+    """A command message (``/start@counter_bot ref42``) with its ``bot_command`` entity."""
+    text = f"{command} {args}" if args else command
+    entity = {"type": "bot_command", "offset": 0, "length": len(command)}
+    return update("message", tg_message(private_chat(sender), sender, text, entities=[entity]))
+
+
+def callback_update(data: str, sender: dict[str, Any] = ALICE) -> dict[str, Any]:
+    """A tap on an inline keyboard button of a message the bot sent in a private chat."""
+    return update(
+        "callback_query",
+        {
+            "id": "4382bfdwdsb323b2d9",
+            "from": sender,
+            "message": tg_message(private_chat(sender), THE_BOT, "Pick one"),
+            "chat_instance": "-8132470924150391241",
+            "data": data,
+        },
+    )
+
+
+def media_update(field: str, value: Any, sender: dict[str, Any] = ALICE) -> dict[str, Any]:
+    """A message carrying ``field`` (photo, document, voice, location, contact…) and no text."""
+    return update("message", tg_message(private_chat(sender), sender, None, **{field: value}))
+
+
+#: Message fields as the Bot API documents them, by field.
+TELEGRAM_MEDIA: dict[str, Any] = {
+    "photo": [
+        {
+            "file_id": "AgACAgIAAxk-s",
+            "file_unique_id": "AQADs",
+            "file_size": 1204,
+            "width": 90,
+            "height": 67,
+        },
+        {
+            "file_id": "AgACAgIAAxk-m",
+            "file_unique_id": "AQADm",
+            "file_size": 14515,
+            "width": 320,
+            "height": 240,
+        },
+    ],
+    "video": {
+        "file_id": "BAACAgIAAxk",
+        "file_unique_id": "AgADv",
+        "width": 640,
+        "height": 360,
+        "duration": 5,
+    },
+    "audio": {"file_id": "CQACAgIAAxk", "file_unique_id": "AgADa", "duration": 180},
+    "voice": {
+        "file_id": "AwACAgIAAxk",
+        "file_unique_id": "AgADw",
+        "duration": 3,
+        "mime_type": "audio/ogg",
+    },
+    "document": {"file_id": "BQACAgIAAxk", "file_unique_id": "AgADd", "file_name": "menu.pdf"},
+    "sticker": {
+        "file_id": "CAACAgIAAxk",
+        "file_unique_id": "AgADs",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    },
+    "location": {"latitude": 48.858844, "longitude": 2.294351, "horizontal_accuracy": 20.5},
+    "contact": {"phone_number": "+33123456789", "first_name": "Alice", "user_id": 123456789},
+}
 
 
 def topic_message(thread_id: int, text: str = "help!") -> dict[str, Any]:

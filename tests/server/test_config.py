@@ -105,7 +105,7 @@ def test_a_config_mistake_is_one_message_naming_the_key(tmp_path, names, key):
         ("no_such_module_anywhere:app", "cannot import 'no_such_module_anywhere'"),
         ("tests.bots:no_such_bot", "has no 'no_such_bot'"),
         ("tests.bots", 'must be "module:function"'),
-        ("tests.bots:not_async", "must be an async function"),
+        ("tests.bots:not_async", "must be an action: async def app(context)"),
         (None, "not set"),
     ],
 )

@@ -1,0 +1,56 @@
+"""What ``set_state`` accepts is exactly what every store can save, checked at the call.
+
+A value refused here would otherwise fail (or change) when the store is written,
+after the bot has already replied: the request would answer 503 and the
+platform's redelivery would send the bot's replies again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any
+
+import bson
+import orjson
+import pytest
+
+from bottender.connectors.base import json_copy
+
+UNSAVABLE: dict[str, Any] = {
+    "datetime": datetime.datetime(2026, 12, 2, 10, 0),
+    "set": {1, 2},
+    "bytes": b"raw",
+    "int key": {1: "one"},
+    "huge int": 2**64,
+    "nan": math.nan,
+    "infinity": [1.0, math.inf],
+    "nul in a key": {"profile": {"a\x00b": 1}},
+}
+SAVABLE: dict[str, Any] = {
+    "nested": {"profile": {"name": "ann", "tags": ["a", None]}, "count": 3},
+    "nul in a value": {"note": "a\x00b"},
+    "none": {"last": None},
+    "unicode": {"名前": "アン", "emoji": "🍰"},
+    "float": {"price": 3.5, "big": 1e300},
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSAVABLE))
+def test_values_some_store_cannot_keep_are_refused_at_the_call(name):
+    with pytest.raises(TypeError, match="set_state"):
+        json_copy({"value": UNSAVABLE[name]}, "set_state")
+
+
+@pytest.mark.parametrize("name", sorted(SAVABLE))
+def test_what_is_accepted_survives_json_and_bson_unchanged(name):
+    value = SAVABLE[name]
+    copied = json_copy(value, "set_state")
+    assert copied == value and copied is not value
+    assert orjson.loads(orjson.dumps(copied)) == value  # the memory, file and redis stores
+    assert bson.decode(bson.encode({"state": copied}))["state"] == value  # the mongo store
+
+
+def test_the_nul_key_refused_here_is_one_mongodb_would_refuse_after_the_reply():
+    with pytest.raises(bson.errors.InvalidDocument):
+        bson.encode({"state": UNSAVABLE["nul in a key"]})
