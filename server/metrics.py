@@ -1,0 +1,205 @@
+"""Prometheus metrics: what an operator asks of a running gateway, at next to no cost.
+
+Metrics are off unless the config's ``server.metrics`` or ``--metrics-port`` turns them on.
+Off, the gateway holds a :class:`NoMetrics`, whose hooks do nothing, and prometheus-client
+(the ``metrics`` extra) is never imported.
+
+On, the samples of every process go to files in one directory
+(prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), so one scrape of any
+uvicorn worker, or of the separate metrics port, sums every worker, and a worker that is
+restarted keeps the counts of the one before it. ``serve`` sets the directory up before the
+workers start; a gateway run in a test's own process without it keeps its samples in a
+registry of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+#: The directory prometheus-client's multiprocess mode writes to and reads from.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Seconds: from a millisecond webhook to a bot that waits on a slow API.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+EVENT_OUTCOMES = ("handled", "redelivery_skipped", "bot_error", "sessionless")
+
+
+class NoMetrics:
+    """The hooks of :class:`Metrics`, doing nothing: what a gateway has with metrics off."""
+
+    enabled = False
+
+    def webhook(self, channel: str, status: int | str) -> None:
+        pass
+
+    def event(self, channel: str, outcome: str, seconds: float | None = None) -> None:
+        pass
+
+    def lock_wait(self, driver: str, seconds: float) -> None:
+        pass
+
+    def store_error(self, driver: str, op: str) -> None:
+        pass
+
+    def platform_request(self, channel: str, method: str, status: int, seconds: float) -> None:
+        pass
+
+    def past_deadline(self, channel: str) -> None:
+        pass
+
+    def background(self, change: int) -> None:
+        pass
+
+    def exposition(self) -> tuple[bytes, str]:
+        raise RuntimeError("metrics are off")
+
+
+class Metrics(NoMetrics):
+    """The gateway's metrics in one object; labelled children are cached per label tuple."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        import prometheus_client as prom
+
+        self._prom = prom
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        # Multiprocess metrics are read from the files, not from a registry.
+        self.registry = None if self.multiprocess else prom.CollectorRegistry()
+        if self.registry is not None:
+            prom.ProcessCollector(registry=self.registry)
+        reg: dict[str, Any] = {"registry": self.registry}
+        self._webhooks = prom.Counter(
+            "bottender_webhooks", "Webhook requests answered", ["channel", "status"], **reg
+        )
+        self._events = prom.Counter(
+            "bottender_events", "Events run, by outcome", ["channel", "outcome"], **reg
+        )
+        self._event_seconds = prom.Histogram(
+            "bottender_event_duration_seconds",
+            "Time from an event's lock request to its session written",
+            ["channel"],
+            buckets=DURATION_BUCKETS,
+            **reg,
+        )
+        self._lock_wait = prom.Histogram(
+            "bottender_lock_wait_seconds",
+            "Time an event waited for its session's lock",
+            ["driver"],
+            buckets=DURATION_BUCKETS,
+            **reg,
+        )
+        self._store_errors = prom.Counter(
+            "bottender_store_errors", "Session store failures", ["driver", "op"], **reg
+        )
+        self._platform = prom.Counter(
+            "bottender_platform_requests",
+            "Platform API calls, by HTTP status (0: no answer)",
+            ["channel", "method", "status"],
+            **reg,
+        )
+        self._platform_seconds = prom.Histogram(
+            "bottender_platform_request_duration_seconds",
+            "Platform API call latency",
+            ["channel", "method"],
+            buckets=DURATION_BUCKETS,
+            **reg,
+        )
+        self._past_deadline = prom.Counter(
+            "bottender_past_deadline",
+            "Webhooks answered at their deadline, the events going on in the background",
+            ["channel"],
+            **reg,
+        )
+        self._background = prom.Gauge(
+            "bottender_background_events",
+            "Events still running after their webhook was answered",
+            multiprocess_mode="livesum",
+            **reg,
+        )
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*(str(label) for label in labels))
+        return child
+
+    def webhook(self, channel: str, status: int | str) -> None:
+        self._child(self._webhooks, channel, status).inc()
+
+    def event(self, channel: str, outcome: str, seconds: float | None = None) -> None:
+        self._child(self._events, channel, outcome).inc()
+        if seconds is not None:
+            self._child(self._event_seconds, channel).observe(seconds)
+
+    def lock_wait(self, driver: str, seconds: float) -> None:
+        self._child(self._lock_wait, driver).observe(seconds)
+
+    def store_error(self, driver: str, op: str) -> None:
+        self._child(self._store_errors, driver, op).inc()
+
+    def platform_request(self, channel: str, method: str, status: int, seconds: float) -> None:
+        self._child(self._platform, channel, method, status).inc()
+        self._child(self._platform_seconds, channel, method).observe(seconds)
+
+    def past_deadline(self, channel: str) -> None:
+        self._child(self._past_deadline, channel).inc()
+
+    def background(self, change: int) -> None:
+        self._background.inc(change)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text a scrape gets: every process's samples when they share a directory."""
+        return exposition(self.registry), self._prom.CONTENT_TYPE_LATEST
+
+
+def exposition(registry: Any = None) -> bytes:
+    """Render ``registry``, or in multiprocess mode every worker's files plus this process."""
+    import prometheus_client as prom
+    from prometheus_client import multiprocess
+
+    if registry is None:
+        registry = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        _ProcessGauges.collector(registry)
+    return prom.generate_latest(registry)
+
+
+class _ProcessGauges:
+    """Process metrics in multiprocess mode, where prometheus-client has none of its own.
+
+    Each process's resident memory, CPU seconds and start time are read from /proc when a
+    scrape asks and reported with a ``pid`` label, for the process that answers the scrape
+    and, through the shared directory, for its siblings as last refreshed.
+    """
+
+    @staticmethod
+    def collector(registry: Any) -> None:
+        import prometheus_client as prom
+
+        process = prom.ProcessCollector(registry=None)
+        registry.register(_PidLabelled(process))
+
+
+class _PidLabelled:
+    """Re-labels a collector's samples with this process's pid."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def collect(self) -> Any:
+        pid = str(os.getpid())
+        for family in self.inner.collect():
+            for sample in family.samples:
+                sample.labels["pid"] = pid
+            yield family
+
+
+def timer() -> Callable[[], float]:
+    """Seconds since the call, for hooks that are given a duration."""
+    started = time.perf_counter()
+    return lambda: time.perf_counter() - started
