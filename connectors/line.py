@@ -419,7 +419,7 @@ class LineConnector(Connector):
         self.client: LineClient | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        self.client = LineClient(http, self.access_token, self.origin)
+        self.client = LineClient(http, self.access_token, self.origin, observe=self.observe)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         signature = headers.get("x-line-signature")

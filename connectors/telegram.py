@@ -319,7 +319,7 @@ class TelegramConnector(Connector):
         self.client: TelegramClient | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        self.client = TelegramClient(http, self.access_token, self.origin)
+        self.client = TelegramClient(http, self.access_token, self.origin, observe=self.observe)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         if not self.secret_token:

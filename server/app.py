@@ -24,9 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bottender.connectors.base import BadRequest, Connector
+from bottender.server import tracing
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config
+from bottender.server.exposure import metrics_route
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
+from bottender.server.observe import instrument
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
 from bottender.sessions.base import SessionStore, StoreError
@@ -115,6 +118,7 @@ class Gateway:
         )
         self.http: aiohttp.ClientSession | None = None
         self.background: set[asyncio.Task[None]] = set()
+        instrument(self)  # sets self.metrics, self.tracer (server/observe.py)
 
     async def start(self) -> None:
         await self.store.open()
@@ -136,6 +140,7 @@ class Gateway:
         if self.http is not None:
             await self.http.close()
         await self.store.close()
+        self.metrics.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
         deadline = self.config.channels.get(connector.platform, {}).get("deadline", 20.0)
@@ -147,11 +152,14 @@ class Gateway:
             started = time.perf_counter()
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
+            span = tracing.begin(self.tracer, "bottender.webhook", channel=platform)
             try:
                 response = await self._answer(request, connector, deadline, fields, started)
                 status = response.status_code
                 return response
             finally:
+                self.metrics.webhook(platform, status)
+                tracing.finish(span, status=status)
                 refused = isinstance(status, int) and status >= 400
                 level = logging.WARNING if refused else logging.INFO
                 # Building the line costs: skip it when the access logger would drop it.
@@ -224,6 +232,7 @@ class Gateway:
         if not finished:
             logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
             fields["answered"] = "deadline"
+            self.metrics.past_deadline(platform)
             self._keep_in_background(task, connector, fields, started)
             return Response(OK_BODY, media_type="application/json")
         if task.cancelled():
@@ -248,9 +257,11 @@ class Gateway:
     ) -> None:
         """Keep a past-deadline task for shutdown to wait on; log a line when it ends."""
         self.background.add(task)
+        self.metrics.background(1)
 
         def done(finished: asyncio.Task[None]) -> None:
             self.background.discard(finished)
+            self.metrics.background(-1)
             error = None if finished.cancelled() else finished.exception()
             if error is not None:
                 logger.error("event finished after its answer failed: %s", error)
@@ -307,6 +318,8 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
             await gateway.stop()
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
+    if config.metrics is not None:
+        routes.append(metrics_route(config.metrics, gateway.metrics))
     routes += [
         Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
         for c in gateway.connectors

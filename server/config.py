@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import ipaddress
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,8 @@ class Config:
     #: Enabled channels only, each with its defaults filled in.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    #: ``server.metrics`` checked (path, token, allow), or ``None``: no metrics route.
+    metrics: dict[str, Any] | None = None
 
 
 def load_config(
@@ -128,6 +131,7 @@ def load_config(
         store_options=dict(store_options),
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
+        metrics=_metrics(server.get("metrics")),
     )
 
 
@@ -214,3 +218,39 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
     if len(set(paths)) != len(paths):
         raise ConfigError(f"channels: two enabled channels share the path {paths[0]!r}")
     return enabled
+
+
+#: Who may scrape when ``server.metrics.allow`` is not given: this machine only.
+DEFAULT_METRICS_ALLOW = ("127.0.0.1", "::1")
+METRICS_KEYS = ("path", "token", "allow")
+
+
+def _metrics(value: Any) -> dict[str, Any] | None:
+    """``server.metrics``: off when absent; on, a path, an optional token, client IPs allowed."""
+    if value is None or value is False:
+        return None
+    metrics = dict(_mapping({} if value is True else value, "server.metrics"))
+    unknown = [key for key in metrics if key not in METRICS_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"server.metrics.{unknown[0]}: unknown option (choose from {', '.join(METRICS_KEYS)})"
+        )
+    path = metrics.setdefault("path", "/metrics")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"server.metrics.path must start with '/', got {path!r}")
+    token = metrics.setdefault("token", None)
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ConfigError("server.metrics.token must be a non-empty string or None")
+    allow = metrics.setdefault("allow", list(DEFAULT_METRICS_ALLOW))
+    if isinstance(allow, str) or not isinstance(allow, list | tuple):
+        raise ConfigError(f"server.metrics.allow must be a list of IP addresses, got {allow!r}")
+    networks = []
+    for entry in allow:
+        try:
+            networks.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"server.metrics.allow: {entry!r} is not an IP address or network"
+            ) from None
+    metrics["allow"] = tuple(networks)
+    return metrics

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: The directory prometheus-client's multiprocess mode writes to and reads from.
@@ -52,8 +53,15 @@ class NoMetrics:
     def background(self, change: int) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def exposition(self) -> tuple[bytes, str]:
         raise RuntimeError("metrics are off")
+
+
+#: The one do-nothing instance every gateway with metrics off shares.
+NO_METRICS = NoMetrics()
 
 
 class Metrics(NoMetrics):
@@ -68,6 +76,8 @@ class Metrics(NoMetrics):
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         # Multiprocess metrics are read from the files, not from a registry.
         self.registry = None if self.multiprocess else prom.CollectorRegistry()
+        if self.multiprocess:
+            forget_dead_processes(os.environ[MULTIPROC_ENV])
         if self.registry is not None:
             prom.ProcessCollector(registry=self.registry)
         reg: dict[str, Any] = {"registry": self.registry}
@@ -86,7 +96,7 @@ class Metrics(NoMetrics):
         )
         self._lock_wait = prom.Histogram(
             "bottender_lock_wait_seconds",
-            "Time an event waited for its session's lock",
+            "Time an event waited for its session's lock and stored state",
             ["driver"],
             buckets=DURATION_BUCKETS,
             **reg,
@@ -152,9 +162,39 @@ class Metrics(NoMetrics):
     def background(self, change: int) -> None:
         self._background.inc(change)
 
+    def close(self) -> None:
+        """At a worker's exit: its live gauge (events in the background) stops counting."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
+
     def exposition(self) -> tuple[bytes, str]:
         """The text a scrape gets: every process's samples when they share a directory."""
         return exposition(self.registry), self._prom.CONTENT_TYPE_LATEST
+
+
+def forget_dead_processes(directory: str) -> None:
+    """Drop the live gauges of processes that are gone (a worker that crashed and was restarted).
+
+    Their counters stay: a scrape after a restart still counts what the dead worker did.
+    """
+    from prometheus_client import multiprocess
+
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def exposition(registry: Any = None) -> bytes:

@@ -20,6 +20,15 @@ from typing import Any
 SCOPE = "bottender"
 
 
+def _attributes(given: dict[str, Any]) -> dict[str, Any]:
+    """Drop ``None``s; a plain name (``channel``) becomes ``bottender.channel``."""
+    return {
+        (key if "." in key else f"bottender.{key}"): value
+        for key, value in given.items()
+        if value is not None
+    }
+
+
 def _configured_tracer() -> Any:
     try:
         from opentelemetry import trace
@@ -50,6 +59,55 @@ def span(tracer: Any, name: str, **attributes: Any) -> Iterator[Any]:
     if tracer is None:
         yield None
         return
-    clean = {key: value for key, value in attributes.items() if value is not None}
+    clean = _attributes(attributes)
     with tracer.start_as_current_span(name, attributes=clean) as current:
         yield current
+
+
+def begin(tracer: Any, name: str, **attributes: Any) -> Any:
+    """Start a span and make it current, for a call site that cannot nest a ``with``.
+
+    Returns a handle for :func:`finish` (``None`` when there is no tracer). Spans begun
+    here are the parents of spans begun while they are current, including those of tasks
+    created meanwhile (asyncio copies the context into them).
+    """
+    if tracer is None:
+        return None
+    from opentelemetry import context, trace
+
+    clean = _attributes(attributes)
+    current = tracer.start_span(name, attributes=clean)
+    token = context.attach(trace.set_span_in_context(current))
+    return current, token
+
+
+def finish(handle: Any, **attributes: Any) -> None:
+    """End a span :func:`begin` started, with its last attributes (its outcome)."""
+    if handle is None:
+        return
+    from opentelemetry import context
+
+    current, token = handle
+    current.set_attributes(_attributes(attributes))
+    current.end()
+    context.detach(token)
+
+
+def child(tracer: Any, name: str, **attributes: Any) -> Any:
+    """Start a span under the current one without making it current; end it yourself."""
+    if tracer is None:
+        return None
+    clean = _attributes(attributes)
+    return tracer.start_span(name, attributes=clean)
+
+
+def end(span: Any, error: BaseException | None = None) -> None:
+    """End a :func:`child` span (``None`` is let be), marked as failed when ``error`` is given."""
+    if span is None or not span.is_recording():
+        return
+    if error is not None:
+        from opentelemetry.trace import Status, StatusCode
+
+        # The exception's type only: its message may quote a session id or a store's URL.
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
