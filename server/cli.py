@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated proxy addresses whose X-Forwarded-* headers are trusted"
         " (default $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts every client)",
     )
+    start.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics of every worker on 127.0.0.1:PORT (default: off)",
+    )
     _add_config_options(start)
     start.set_defaults(handler=cmd_start)
 
@@ -173,6 +179,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
+        metrics_port=args.metrics_port,
     )
 
 

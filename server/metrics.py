@@ -14,9 +14,12 @@ registry of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -200,21 +203,61 @@ def _alive(pid: int) -> bool:
 def exposition(registry: Any = None) -> bytes:
     """Render ``registry``, or in multiprocess mode every worker's files plus this process."""
     import prometheus_client as prom
+
+    return prom.generate_latest(registry if registry is not None else multiprocess_registry())
+
+
+def multiprocess_registry() -> Any:
+    """A registry that reads every process's samples from ``PROMETHEUS_MULTIPROC_DIR``."""
+    import prometheus_client as prom
     from prometheus_client import multiprocess
 
-    if registry is None:
-        registry = prom.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        _ProcessGauges.collector(registry)
-    return prom.generate_latest(registry)
+    registry = prom.CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    _ProcessGauges.collector(registry)
+    return registry
+
+
+@contextlib.contextmanager
+def shared_directory(metrics_port: int | None) -> Iterator[None]:
+    """For ``bottender start``: a fresh multiprocess directory for this run's processes.
+
+    Set before uvicorn starts its workers, so every worker writes there (and a worker
+    restarted after a crash finds its predecessor's counts); removed at exit, so a new
+    run starts from zero. With ``metrics_port``, this (parent) process serves the sum of
+    every worker on 127.0.0.1:``metrics_port``, and workers count though no route serves.
+    """
+    from bottender.server.observe import METRICS_ENV
+
+    directory = tempfile.mkdtemp(prefix="bottender-metrics-")
+    saved = {name: os.environ.get(name) for name in (MULTIPROC_ENV, METRICS_ENV)}
+    os.environ[MULTIPROC_ENV] = directory
+    server = None
+    try:
+        if metrics_port is not None:
+            os.environ[METRICS_ENV] = "1"
+            import prometheus_client as prom
+
+            server, _ = prom.start_http_server(
+                metrics_port, addr="127.0.0.1", registry=multiprocess_registry()
+            )
+        yield
+    finally:
+        if server is not None:
+            server.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class _ProcessGauges:
     """Process metrics in multiprocess mode, where prometheus-client has none of its own.
 
-    Each process's resident memory, CPU seconds and start time are read from /proc when a
-    scrape asks and reported with a ``pid`` label, for the process that answers the scrape
-    and, through the shared directory, for its siblings as last refreshed.
+    The resident memory, CPU seconds, open files and start time of the process that answers
+    the scrape, read from /proc when it asks, with a ``pid`` label (which worker answered).
     """
 
     @staticmethod

@@ -11,6 +11,7 @@ store. Both waits are bounded, so a stuck bot cannot hold the process forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -19,6 +20,7 @@ import uvicorn
 from bottender.server.asgi import APP_ENV, CONFIG_ENV
 from bottender.server.config import Config
 from bottender.server.logs import log_config
+from bottender.server.metrics import shared_directory
 from bottender.server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
@@ -62,6 +64,7 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    metrics_port: int | None = None,
 ) -> int:
     asyncio.run(_check_store(config))
     if workers > 1 and config.driver == "memory":
@@ -72,6 +75,20 @@ def serve(
             workers,
         )
     export_config(config)
+    observed = config.metrics is not None or metrics_port is not None
+    with shared_directory(metrics_port) if observed else contextlib.nullcontext():
+        _run_uvicorn(host, port, workers, log_level, log_format, forwarded_allow)
+    return 0
+
+
+def _run_uvicorn(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_format: str,
+    forwarded_allow: str | None,
+) -> None:
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
@@ -87,4 +104,3 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
     )
-    return 0

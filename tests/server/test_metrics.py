@@ -67,9 +67,10 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
         time.sleep(0.02)
 
 
-def drive_known_traffic(url: str, store_dir: Path, metrics_url: str) -> None:
+def drive_known_traffic(
+    url: str, store_dir: Path, metrics_url: str, release: Callable[[], None] = RELEASE.set
+) -> None:
     """2 refused, 1 handled, 1 bot error, 1 redelivery, 1 past its deadline, 1 store outage."""
-    RELEASE.clear()
     assert post(url, text_update(1, "hi"), secret="wrong") == 401
     assert post(url, text_update(1, "hi"), secret="") == 401
     assert post(url, text_update(1, "hi")) == 200
@@ -78,7 +79,7 @@ def drive_known_traffic(url: str, store_dir: Path, metrics_url: str) -> None:
     assert post(url, text_update(3, "wait")) == 200  # answered at its deadline
     gauge = "bottender_background_events"
     wait_for(lambda: value(samples(scrape(metrics_url).body.decode()), gauge) == 1, "background")
-    RELEASE.set()
+    release()
     wait_for(lambda: value(samples(scrape(metrics_url).body.decode()), gauge) == 0, "finished")
     shutil.rmtree(store_dir)
     assert post(url, text_update(4, "hi")) == 503
@@ -123,6 +124,7 @@ def config_names(tmp_path: Path, fake_platform: Any, **metrics: Any) -> dict[str
 
 
 def test_a_scrape_counts_exactly_the_traffic_seen(make_gateway, fake_platform, tmp_path) -> None:
+    RELEASE.clear()
     live = make_gateway(**config_names(tmp_path, fake_platform))
     drive_known_traffic(live.url, tmp_path / "s", live.url + "/metrics")
     reply = scrape(live.url + "/metrics")
