@@ -119,6 +119,18 @@ class MongoStore(LeasedStore):
             client, self._client = self._client, None
             await client.close()
 
+    async def server_time(self) -> float | None:
+        """The server's ``hello.localTime``: leases are written against this clock's peers."""
+        with self._errors("reading the server's time"):
+            assert self._client is not None
+            answer = await self._client.admin.command("hello")
+        moment = answer.get("localTime")
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
     async def read(self, key: str) -> Session | None:
         with self._errors(f"reading session {key!r}"):
             doc = await self._sessions.find_one({"_id": key}, {"session": 1})

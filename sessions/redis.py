@@ -143,6 +143,12 @@ class RedisStore(LeasedStore):
             await self._pipeline.close()
             await client.aclose()
 
+    async def server_time(self) -> float | None:
+        """Redis ``TIME``: the clock its lock leases expire by."""
+        with self._errors("reading the server's time") as redis:
+            seconds, microseconds = await redis.time()
+        return seconds + microseconds / 1e6
+
     async def read(self, key: str) -> Session | None:
         with self._errors(f"reading session {key!r}") as redis:
             data = await redis.get(self._key("session", key))
