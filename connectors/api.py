@@ -172,6 +172,8 @@ async def open_stream(
     sleep: Sleep = asyncio.sleep,
     platform: str = "platform",
     secrets: Iterable[str] = (),
+    observe: Observer | None = None,
+    label: str = "",
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """GET ``url`` and hand over the open response, for its body to be read in chunks.
 
@@ -181,10 +183,16 @@ async def open_stream(
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         failure: str | None = None
+        ended = observe(label) if observe is not None else None
+        status = 0
         try:
             resp = await http.get(url, headers=headers, timeout=STREAM_TIMEOUT)
+            status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+        finally:
+            if ended is not None:  # the answer's head: a stream's body is the caller's time
+                ended(status)
         if failure is not None:
             raise PlatformUnreachable(platform, failure)
         if resp.status < 400:

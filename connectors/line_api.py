@@ -158,6 +158,8 @@ class LineClient:
             sleep=self._sleep,
             platform="LINE",
             secrets=(self._token,),
+            observe=self._observe,
+            label=call_label("GET", path),
         )
 
     async def iter_message_content(
