@@ -236,7 +236,10 @@ class RedisStore(LeasedStore):
     async def server_time(self) -> float | None:
         """Redis ``TIME``: the clock its lock leases expire by."""
         with self._errors("reading the server's time") as redis:
-            seconds, microseconds = await redis.time()
+            answer = await redis.time()
+        if isinstance(answer, dict):  # a cluster may answer per node: any one will do
+            answer = next(iter(answer.values()))
+        seconds, microseconds = answer
         return seconds + microseconds / 1e6
 
     async def read(self, key: str) -> Session | None:
