@@ -230,6 +230,10 @@ def _metrics(value: Any) -> dict[str, Any] | None:
     if value is None or value is False:
         return None
     metrics = dict(_mapping({} if value is True else value, "server.metrics"))
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigError(
+            "server.metrics needs prometheus-client: pip install 'bottender-py[metrics]'"
+        )
     unknown = [key for key in metrics if key not in METRICS_KEYS]
     if unknown:
         raise ConfigError(

@@ -15,6 +15,7 @@ registry of its own.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -227,8 +228,13 @@ def shared_directory(metrics_port: int | None) -> Iterator[None]:
     run starts from zero. With ``metrics_port``, this (parent) process serves the sum of
     every worker on 127.0.0.1:``metrics_port``, and workers count though no route serves.
     """
+    from bottender.server.config import ConfigError
     from bottender.server.observe import METRICS_ENV
 
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigError(
+            "--metrics-port needs prometheus-client: pip install 'bottender-py[metrics]'"
+        )
     directory = tempfile.mkdtemp(prefix="bottender-metrics-")
     saved = {name: os.environ.get(name) for name in (MULTIPROC_ENV, METRICS_ENV)}
     os.environ[MULTIPROC_ENV] = directory

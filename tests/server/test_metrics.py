@@ -184,3 +184,20 @@ def test_a_bad_metrics_option_names_its_key(tmp_path, metrics, key) -> None:
     path = write_config(tmp_path, app="tests.bots:counter", server={"metrics": metrics})
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(path)
+
+
+def test_metrics_without_prometheus_client_is_a_config_error(tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    from bottender.server.config import ConfigError, load_config
+    from tests.fixtures.gateway import write_config
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "prometheus_client" else real(name, *a),
+    )
+    path = write_config(tmp_path, app="tests.bots:counter", server={"metrics": {}})
+    with pytest.raises(ConfigError, match=r"server\.metrics needs prometheus-client"):
+        load_config(path)
