@@ -179,6 +179,24 @@ class Bench:
                     lambda port, origin, rnd, d=driver: self.start_gateway(d, port, origin, rnd),
                 )
             )
+        # The default configuration (access line on, not --log-level warning), and with
+        # Prometheus metrics on as well (served on a loopback port): issue 16's figures.
+        for name, label, extra in (
+            ("gateway-memory-default", "gateway, memory, default (access line on)", []),
+            ("gateway-memory-metrics", "gateway, memory, access line + metrics", ["--metrics"]),
+        ):
+            if self.settings.smoke and not (only and name in only):
+                continue
+            targets.append(
+                Target(
+                    name,
+                    label,
+                    gateway_cases,
+                    lambda port, origin, rnd, e=extra: self.start_gateway(
+                        "memory", port, origin, rnd, log_level="info", extra=e
+                    ),
+                )
+            )
         if peers and self.tools.bottender_cli:
             targets.append(
                 Target(
@@ -238,7 +256,15 @@ class Bench:
         return [str(script)] if script.exists() else [sys.executable, "-m", "bottender.server.cli"]
 
     def start_gateway(
-        self, driver: str, port: int, origin: str, rnd: int, max_size: int = GROWTH_MAX_SIZE
+        self,
+        driver: str,
+        port: int,
+        origin: str,
+        rnd: int,
+        max_size: int = GROWTH_MAX_SIZE,
+        *,
+        log_level: str = "warning",
+        extra: list[str] | None = None,
     ) -> tuple[Proc, list[Proc]]:
         backends: list[Proc] = []
         store: dict[str, Any]
@@ -310,9 +336,14 @@ class Bench:
             "--port",
             str(port),
             "--log-level",
-            "warning",
+            log_level,
         ]
-        server = self.proc(f"gateway-{driver}", argv, SERVER_CORE, cwd=ROOT).start()
+        if extra and "--metrics" in extra:
+            argv += ["--metrics-port", str(free_port())]
+        name = f"gateway-{driver}" + (
+            "-metrics" if extra else "-default" if log_level == "info" else ""
+        )
+        server = self.proc(name, argv, SERVER_CORE, cwd=ROOT).start()
         return server, backends
 
     def start_bottender(self, port: int, origin: str, *, sync: bool) -> Proc:
