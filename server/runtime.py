@@ -138,6 +138,9 @@ class Runtime:
             self.metrics.store_error(self.driver, op)
             tracing.end(step, error=exc)
             raise
+        except BaseException as exc:  # cancelled: the open step still ends, marked failed
+            tracing.end(step, error=exc)
+            raise
         tracing.end(step)
 
     async def _claim(self, delivery_id: str) -> bool:
@@ -148,6 +151,9 @@ class Runtime:
             claimed = await self.store.claim_event(delivery_id)
         except StoreError as exc:
             self.metrics.store_error(self.driver, "claim")
+            tracing.end(step, error=exc)
+            raise
+        except BaseException as exc:
             tracing.end(step, error=exc)
             raise
         tracing.end(step)
