@@ -128,3 +128,25 @@ def test_the_metrics_port_serves_every_worker_on_loopback_only(
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
     assert list((tmp_path / "tmp").iterdir()) == []  # this run's samples go with it
+
+
+def test_a_crashed_workers_background_events_stop_counting(tmp_path) -> None:
+    """Counters of a dead worker stay; its live gauge goes when the next worker starts."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    crash = (
+        "import os; from bottender.server.metrics import Metrics; m = Metrics();"
+        "m.background(1); m.webhook('telegram', 200); os._exit(9)"
+    )
+    scrape_code = (
+        "from bottender.server.metrics import Metrics, exposition; Metrics();"
+        "print(exposition().decode())"
+    )
+    assert subprocess.run([sys.executable, "-c", crash], env=env).returncode == 9
+    assert list(tmp_path.glob("gauge_livesum_*.db"))
+    output = subprocess.run(
+        [sys.executable, "-c", scrape_code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    scraped = samples(output)
+    assert scraped[("bottender_background_events", frozenset())] == 0
+    labels = frozenset({"channel": "telegram", "status": "200"}.items())
+    assert scraped[("bottender_webhooks_total", labels)] == 1
