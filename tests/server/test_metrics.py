@@ -201,3 +201,49 @@ def test_metrics_without_prometheus_client_is_a_config_error(tmp_path, monkeypat
     path = write_config(tmp_path, app="tests.bots:counter", server={"metrics": {}})
     with pytest.raises(ConfigError, match=r"server\.metrics needs prometheus-client"):
         load_config(path)
+
+
+def test_line_webhooks_events_and_replies_are_counted_under_line(
+    make_gateway, fake_platform
+) -> None:
+    from tests.connectors.payloads import (
+        encode,
+        line_body,
+        line_signature,
+        text_event,
+        user_source,
+    )
+
+    live = make_gateway(
+        app="tests.bots:counter",
+        channels={
+            "line": {
+                "enabled": True,
+                "access_token": "LT",
+                "channel_secret": "ls",
+                "origin": fake_platform.origin,
+            }
+        },
+        server={"metrics": {}},  # no token: loopback clients only
+    )
+    # Two users in one body: two events, two sessions, one reply call each.
+    body = encode(
+        line_body(text_event("hi", user_source("ann")), text_event("yo", user_source("bo")))
+    )
+    request = urllib.request.Request(
+        live.url + "/webhooks/line",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Line-Signature": line_signature(body, "ls"),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    scraped = samples(scrape(live.url + "/metrics", token=None).body.decode())
+    line = {"channel": "line"}
+    assert value(scraped, "bottender_webhooks_total", **line, status="200") == 1
+    assert value(scraped, "bottender_events_total", **line, outcome="handled") == 2
+    reply = {**line, "method": "POST /v2/bot/message/reply"}
+    assert value(scraped, "bottender_platform_requests_total", **reply, status="200") == 2
+    assert value(scraped, "bottender_lock_wait_seconds_count", driver="memory") == 2
