@@ -22,6 +22,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bottender.connectors.base import json_copy
+from bottender.server.limits import ServerLimits, server_limits
 
 App = Callable[[Any], Awaitable[None]]
 
@@ -70,6 +71,8 @@ class Config:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     #: ``server.metrics`` checked (path, token, allow), or ``None``: no metrics route.
     metrics: dict[str, Any] | None = None
+    #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 def load_config(
@@ -120,6 +123,10 @@ def load_config(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    try:
+        limits = server_limits(server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     return Config(
         path=config_path,
@@ -132,6 +139,7 @@ def load_config(
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
         metrics=_metrics(server.get("metrics")),
+        limits=limits,
     )
 
 

@@ -19,6 +19,7 @@ import uvicorn
 
 from bottender.server.asgi import APP_ENV, CONFIG_ENV
 from bottender.server.config import Config
+from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
 from bottender.server.metrics import shared_directory
 from bottender.server.stores import build_store
@@ -76,12 +77,14 @@ def serve(
         )
     export_config(config)
     observed = config.metrics is not None or metrics_port is not None
+    # Metrics on: one multiprocess directory for this run's workers (server/metrics.py).
     with shared_directory(metrics_port) if observed else contextlib.nullcontext():
-        _run_uvicorn(host, port, workers, log_level, log_format, forwarded_allow)
+        _run_uvicorn(config, host, port, workers, log_level, log_format, forwarded_allow)
     return 0
 
 
 def _run_uvicorn(
+    config: Config,
     host: str,
     port: int,
     workers: int,
@@ -103,4 +106,6 @@ def _run_uvicorn(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
+        # The edge's limits (server/edge.py): header size, read timeouts, connections.
+        **uvicorn_options(config.limits),
     )
