@@ -15,8 +15,10 @@ from bottender.server.config import load_config
 
 CONFIG_ENV = "BOTTENDER_CONFIG"
 APP_ENV = "BOTTENDER_APP"
+#: "1" when ``bottender start --ingest-only``: answer and fill the inbox, run nothing.
+INGEST_ONLY_ENV = "BOTTENDER_INGEST_ONLY"
 
 
 def create() -> Starlette:
     config = load_config(os.environ.get(CONFIG_ENV), app_override=os.environ.get(APP_ENV) or None)
-    return create_app(config)
+    return create_app(config, ingest_only=os.environ.get(INGEST_ONLY_ENV) == "1")

@@ -14,7 +14,7 @@ CONNECTOR_CLASSES: dict[str, type[Connector]] = {
     "telegram": TelegramConnector,
 }
 #: Keys of a channel's config that are the server's business, not the connector's.
-SERVER_KEYS = ("enabled", "deadline")
+SERVER_KEYS = ("enabled", "deadline", "ack")
 
 
 def build_connectors(config: Config) -> list[Connector]:

@@ -47,10 +47,15 @@ CHANNEL_KEYS = {
         "channel_secret",
         "origin",
         "deadline",
+        "ack",
         "reply_fallback_to_push",
     ),
-    "telegram": ("enabled", "path", "access_token", "secret_token", "origin", "deadline"),
+    "telegram": ("enabled", "path", "access_token", "secret_token", "origin", "deadline", "ack"),
 }
+#: When a channel's webhooks are answered: at the deadline (default) or once the inbox has them.
+ACKS = ("deadline", "immediate")
+#: Inbox entries one process holds at most before answering 503 (server/dispatch.py).
+DEFAULT_INBOX_MAX_PENDING = 1000
 
 
 class ConfigError(Exception):
@@ -71,6 +76,7 @@ class Config:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     #: ``server.metrics`` checked (path, token, allow), or ``None``: no metrics route.
     metrics: dict[str, Any] | None = None
+    inbox_max_pending: int = DEFAULT_INBOX_MAX_PENDING
     #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
     limits: ServerLimits = field(default_factory=ServerLimits)
 
@@ -123,6 +129,11 @@ def load_config(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    max_pending = server.get("inbox_max_pending", DEFAULT_INBOX_MAX_PENDING)
+    if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+        raise ConfigError(
+            f"server.inbox_max_pending must be a positive integer, got {max_pending!r}"
+        )
     try:
         limits = server_limits(server)
     except ValueError as exc:
@@ -139,6 +150,7 @@ def load_config(
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
         metrics=_metrics(server.get("metrics")),
+        inbox_max_pending=max_pending,
         limits=limits,
     )
 
@@ -221,6 +233,9 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
             raise ConfigError(
                 f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
             )
+        ack = channel.setdefault("ack", ACKS[0])
+        if ack not in ACKS:
+            raise ConfigError(f"channels.{name}.ack must be one of {ACKS}, got {ack!r}")
         enabled[name] = channel
     paths = [channel["path"] for channel in enabled.values()]
     if len(set(paths)) != len(paths):

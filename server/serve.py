@@ -17,7 +17,7 @@ import os
 
 import uvicorn
 
-from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
@@ -66,6 +66,7 @@ def serve(
     log_format: str = "text",
     forwarded_allow: str | None = None,
     metrics_port: int | None = None,
+    ingest_only: bool = False,
 ) -> int:
     asyncio.run(_check_store(config))
     if workers > 1 and config.driver == "memory":
@@ -76,6 +77,8 @@ def serve(
             workers,
         )
     export_config(config)
+    if ingest_only:
+        os.environ[INGEST_ONLY_ENV] = "1"
     observed = config.metrics is not None or metrics_port is not None
     # Metrics on: one multiprocess directory for this run's workers (server/metrics.py).
     with shared_directory(metrics_port) if observed else contextlib.nullcontext():
