@@ -191,6 +191,24 @@ class Bench:
                         ),
                     )
                 )
+        # The default configuration (access line on, not --log-level warning), and with
+        # Prometheus metrics on as well (served on a loopback port): issue 16's figures.
+        for name, label, extra in (
+            ("gateway-memory-default", "gateway, memory, default (access line on)", []),
+            ("gateway-memory-metrics", "gateway, memory, access line + metrics", ["--metrics"]),
+        ):
+            if self.settings.smoke and not (only and name in only):
+                continue
+            targets.append(
+                Target(
+                    name,
+                    label,
+                    gateway_cases,
+                    lambda port, origin, rnd, e=extra: self.start_gateway(
+                        "memory", port, origin, rnd, log_level="info", extra=e
+                    ),
+                )
+            )
         if peers and self.tools.bottender_cli:
             targets.append(
                 Target(
@@ -256,6 +274,9 @@ class Bench:
         origin: str,
         rnd: int,
         max_size: int = GROWTH_MAX_SIZE,
+        *,
+        log_level: str = "warning",
+        extra: list[str] | None = None,
         ack: str = "deadline",
     ) -> tuple[Proc, list[Proc]]:
         backends: list[Proc] = []
@@ -329,9 +350,14 @@ class Bench:
             "--port",
             str(port),
             "--log-level",
-            "warning",
+            log_level,
         ]
-        server = self.proc(f"gateway-{driver}{suffix}", argv, SERVER_CORE, cwd=ROOT).start()
+        if extra and "--metrics" in extra:
+            argv += ["--metrics-port", str(free_port())]
+        name = f"gateway-{driver}{suffix}" + (
+            "-metrics" if extra else "-default" if log_level == "info" else ""
+        )
+        server = self.proc(name, argv, SERVER_CORE, cwd=ROOT).start()
         return server, backends
 
     def start_bottender(self, port: int, origin: str, *, sync: bool) -> Proc:

@@ -73,6 +73,10 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         ratios[f"{platform}: gateway-memory / floor2"] = ratio(gw, rps("floor2", platform))
         ratios[f"{platform}: gateway-memory / floor1"] = ratio(gw, rps("floor1", platform))
         ratios[f"{platform}: gateway-memory / bottender"] = ratio(gw, rps("bottender", platform))
+        for variant in ("gateway-memory-default", "gateway-memory-metrics"):
+            ratios[f"{platform}: {variant} / floor2"] = ratio(
+                rps(variant, platform), rps("floor2", platform)
+            )
         for driver in ("file", "redis", "mongo"):
             ratios[f"{platform}: gateway-{driver} / gateway-memory"] = ratio(
                 rps(f"gateway-{driver}", platform), gw

@@ -38,6 +38,10 @@ REDACTED = "<redacted>"
 Sleep = Callable[[float], Awaitable[None]]
 #: Builds a fresh multipart body for each attempt (aiohttp's FormData is single-use).
 FormFactory = Callable[[], aiohttp.FormData]
+#: Told of each API request as it starts (the method's name, never ids or tokens); returns
+#: what to call with the HTTP status (0: no answer) when it ends. The server passes one to
+#: count and trace platform calls; connectors cannot import the server, so it comes in here.
+Observer = Callable[[str], Callable[[int], None]]
 
 
 class PlatformApiError(Exception):
@@ -114,6 +118,8 @@ async def request_json(
     sleep: Sleep = asyncio.sleep,
     platform: str = "platform",
     secrets: Iterable[str] = (),
+    observe: Observer | None = None,
+    label: str = "",
 ) -> ApiResponse:
     """Send one API call, retrying while ``retry_after`` says how long to wait.
 
@@ -125,18 +131,25 @@ async def request_json(
     the multipart form ``form()`` builds, anew for each attempt.
 
     Raises :class:`PlatformUnreachable` when no HTTP answer came; its message
-    never contains ``url``'s path or any of ``secrets``.
+    never contains ``url``'s path or any of ``secrets``. Each attempt is reported to
+    ``observe`` (when given) under ``label``.
     """
     data = orjson.dumps(json, default=sdk_plain) if json is not None else None
     send_headers = {"Content-Type": "application/json"} if data is not None else {}
     send_headers.update(headers or {})
     for attempt in range(1, MAX_ATTEMPTS + 1):
         failure: str | None = None
+        ended = observe(label) if observe is not None else None
+        status = 0
         try:
             body = form() if form is not None else data
             response = await _send(http, method, url, body, send_headers)
+            status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+        finally:
+            if ended is not None:
+                ended(status)
         if failure is not None:
             # Raised outside the except block, so the aiohttp error (which quotes the
             # URL, and so Telegram's token) is not chained and no traceback shows it.
@@ -159,6 +172,8 @@ async def open_stream(
     sleep: Sleep = asyncio.sleep,
     platform: str = "platform",
     secrets: Iterable[str] = (),
+    observe: Observer | None = None,
+    label: str = "",
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """GET ``url`` and hand over the open response, for its body to be read in chunks.
 
@@ -168,10 +183,16 @@ async def open_stream(
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         failure: str | None = None
+        ended = observe(label) if observe is not None else None
+        status = 0
         try:
             resp = await http.get(url, headers=headers, timeout=STREAM_TIMEOUT)
+            status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+        finally:
+            if ended is not None:  # the answer's head: a stream's body is the caller's time
+                ended(status)
         if failure is not None:
             raise PlatformUnreachable(platform, failure)
         if resp.status < 400:

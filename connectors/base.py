@@ -12,7 +12,7 @@ import copy
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -406,6 +406,8 @@ class Connector(ABC):
     """One platform's webhook: authentication, parsing, session keys, contexts."""
 
     platform: ClassVar[str] = ""
+    #: Set by the server before :meth:`start` to count and trace API calls (``api.Observer``).
+    observe: Callable[[str], Callable[[int], None]] | None = None
 
     def __init__(self, *, path: str, initial_state: Mapping[str, Any]) -> None:
         self.path = path

@@ -561,7 +561,7 @@ class LineConnector(Connector):
         self.client: LineClient | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        self.client = LineClient(http, self.access_token, self.origin)
+        self.client = LineClient(http, self.access_token, self.origin, observe=self.observe)
 
     async def check_token(self) -> str | None:
         assert self.client is not None, "start() binds the client first"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,6 +14,7 @@ import aiohttp
 
 from bottender.connectors.api import (
     ApiResponse,
+    Observer,
     PlatformApiError,
     Sleep,
     backoff,
@@ -73,8 +75,10 @@ class LineClient:
         *,
         data_origin: str | None = None,
         sleep: Sleep = asyncio.sleep,
+        observe: Observer | None = None,
     ) -> None:
         self._http = http
+        self._observe = observe
         self._origin = origin.rstrip("/")
         if data_origin is None:
             data_origin = DEFAULT_DATA_ORIGIN if self._origin == DEFAULT_ORIGIN else self._origin
@@ -103,6 +107,8 @@ class LineClient:
             sleep=self._sleep,
             platform="LINE",
             secrets=(self._token,),
+            observe=self._observe,
+            label=call_label(method, path),
         )
         if response.status >= 400:
             raise _refused(response, f"{method} {path}")
@@ -179,6 +185,8 @@ class LineClient:
             sleep=self._sleep,
             platform="LINE",
             secrets=(self._token,),
+            observe=self._observe,
+            label=call_label("GET", path),
         )
 
     async def iter_message_content(
@@ -214,6 +222,22 @@ def is_reply_token_refused(exc: LineApiError) -> bool:
     message would be refused again, and pushes count against the quota.
     """
     return exc.status == 400 and "reply token" in exc.reason.lower()
+
+
+def call_label(method: str, path: str) -> str:
+    """``POST /v2/bot/message/push``, with ids (user, group, message) replaced by ``{id}``.
+
+    The label names the kind of call for metrics and traces: an id in it would
+    reveal who was talked to and give every user a time series of their own.
+    """
+    segments = [
+        part if (part.isalpha() and part.islower()) or _VERSION.fullmatch(part) else "{id}"
+        for part in path.split("?", 1)[0].split("/")[1:]
+    ]
+    return f"{method} /" + "/".join(segments)
+
+
+_VERSION = re.compile(r"v\d+")
 
 
 def _q(segment: str) -> str:

@@ -442,7 +442,7 @@ class TelegramConnector(Connector):
         self.client: TelegramClient | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        self.client = TelegramClient(http, self.access_token, self.origin)
+        self.client = TelegramClient(http, self.access_token, self.origin, observe=self.observe)
 
     async def check_token(self) -> str | None:
         assert self.client is not None, "start() binds the client first"

@@ -13,6 +13,7 @@ import orjson
 from bottender.connectors.api import (
     ApiResponse,
     FormFactory,
+    Observer,
     PlatformApiError,
     Sleep,
     request_json,
@@ -50,8 +51,10 @@ class TelegramClient:
         origin: str = DEFAULT_ORIGIN,
         *,
         sleep: Sleep = asyncio.sleep,
+        observe: Observer | None = None,
     ) -> None:
         self._http = http
+        self._observe = observe
         self._token = access_token
         self._base = f"{origin.rstrip('/')}/bot{access_token}/"
         self._sleep = sleep
@@ -77,6 +80,8 @@ class TelegramClient:
             sleep=self._sleep,
             platform="Telegram",
             secrets=(self._token,),
+            observe=self._observe,
+            label=method,
         )
         body = response.body
         if isinstance(body, dict) and body.get("ok") is True:

@@ -25,10 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bottender.connectors.base import BadRequest, Connector, Event
+from bottender.server import tracing
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config, load_config
 from bottender.server.dispatch import ACK_DEADLINE, Dispatcher, Overloaded
+from bottender.server.exposure import metrics_route
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
+from bottender.server.observe import instrument
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
 from bottender.sessions.base import SessionStore, StoreError
@@ -129,6 +132,7 @@ class Gateway:
             max_pending=config.inbox_max_pending,
             run_entries=not ingest_only,
         )
+        instrument(self)  # sets self.metrics, self.tracer (server/observe.py)
         #: Webhooks being answered now, held under ``limits.max_requests_in_flight``.
         self.in_flight = 0
 
@@ -165,6 +169,7 @@ class Gateway:
             await self.http.close()
         self.http = None
         await self.store.close()
+        self.metrics.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
         channel = self.config.channels.get(connector.platform, {})
@@ -178,11 +183,14 @@ class Gateway:
             started = time.perf_counter()
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
+            span = tracing.begin(self.tracer, "bottender.webhook", channel=platform)
             try:
                 response = await self._admit(request, connector, when, fields, started)
                 status = response.status_code
                 return response
             finally:
+                self.metrics.webhook(platform, status)
+                tracing.finish(span, status=status)
                 refused = isinstance(status, int) and status >= 400
                 level = logging.WARNING if refused else logging.INFO
                 # Building the line costs: skip it when the access logger would drop it.
@@ -305,6 +313,8 @@ class Gateway:
                     task, connector, fields, started
                 ),
             )
+            if fields["answered"] == "deadline":
+                self.metrics.past_deadline(platform)
         except Overloaded as error:
             logger.warning("%s webhook refused: %s", platform, error)
             fields["error"] = "inbox full"
@@ -324,7 +334,10 @@ class Gateway:
     ) -> None:
         """Log a line when an event answered before it finished ends."""
 
+        self.metrics.background(1)
+
         def done(finished: asyncio.Task[None]) -> None:
+            self.metrics.background(-1)
             error = None if finished.cancelled() else finished.exception()
             if error is not None:
                 logger.error("event finished after its answer failed: %s", error)
@@ -397,6 +410,8 @@ def create_app(
             await gateway.stop()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    if config.metrics is not None:
+        routes.append(metrics_route(config.metrics, gateway.metrics))
     routes += [
         Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
         for c in gateway.connectors

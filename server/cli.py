@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (default $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts every client)",
     )
     start.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics of every worker on 127.0.0.1:PORT (default: off)",
+    )
+    start.add_argument(
         "--ingest-only",
         action="store_true",
         help="answer webhooks and fill the durable inbox; leave running the events of"
@@ -170,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_options(sub)
         sub.set_defaults(handler=cmd_telegram_webhook)
 
+    doctor = commands.add_parser(
+        "doctor", help="check config, store, tokens and webhooks; exit 1 if anything is wrong"
+    )
+    doctor.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where the platforms should send webhooks (default: check the path only)",
+    )
+    _add_config_options(doctor)
+    doctor.set_defaults(handler=cmd_doctor)
+
     line = commands.add_parser("line", help="LINE commands").add_subparsers(
         dest="line_command", required=True, metavar="COMMAND"
     )
@@ -221,6 +238,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
+        metrics_port=args.metrics_port,
         ingest_only=args.ingest_only,
         app_override=args.app,
         check_tokens=not args.no_check,
@@ -305,6 +323,19 @@ def cmd_line_webhook(args: argparse.Namespace) -> int:
     success, lines = asyncio.run(webhooks.line_test(config, args.webhook))
     _print(lines)
     return 0 if success else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bottender.server import doctor
+
+    try:
+        config = _load(args, need_app=True)
+    except ConfigError as exc:
+        _print(doctor.render([doctor.Row("config", doctor.FAIL, str(exc))]))
+        return 1
+    rows = asyncio.run(doctor.run_checks(config, public_url=args.public_url))
+    _print(doctor.render(rows))
+    return 1 if any(row.status == doctor.FAIL for row in rows) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

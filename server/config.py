@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,8 @@ class Config:
     error_handler: ErrorHandler | None = None
     #: Wrap the whole action chain, outermost first.
     middleware: tuple[Middleware, ...] = ()
+    #: ``server.metrics`` checked (path, token, allow), or ``None``: no metrics route.
+    metrics: dict[str, Any] | None = None
     inbox_max_pending: int = DEFAULT_INBOX_MAX_PENDING
     #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
     limits: ServerLimits = field(default_factory=ServerLimits)
@@ -171,6 +174,7 @@ def config_from_module(
         routes=_routes(getattr(module, "routes", [])),
         error_handler=error_handler,
         middleware=middleware,
+        metrics=_metrics(server.get("metrics")),
         inbox_max_pending=max_pending,
         limits=limits,
     )
@@ -306,3 +310,43 @@ def _routes(value: Any) -> list[Any]:
                 f"routes[{index}] must be a Starlette Route or Mount, got {type(route).__name__}"
             )
     return list(value)
+
+
+#: Who may scrape when ``server.metrics.allow`` is not given: this machine only.
+DEFAULT_METRICS_ALLOW = ("127.0.0.1", "::1")
+METRICS_KEYS = ("path", "token", "allow")
+
+
+def _metrics(value: Any) -> dict[str, Any] | None:
+    """``server.metrics``: off when absent; on, a path, an optional token, client IPs allowed."""
+    if value is None or value is False:
+        return None
+    metrics = dict(_mapping({} if value is True else value, "server.metrics"))
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigError(
+            "server.metrics needs prometheus-client: pip install 'bottender-py[metrics]'"
+        )
+    unknown = [key for key in metrics if key not in METRICS_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"server.metrics.{unknown[0]}: unknown option (choose from {', '.join(METRICS_KEYS)})"
+        )
+    path = metrics.setdefault("path", "/metrics")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"server.metrics.path must start with '/', got {path!r}")
+    token = metrics.setdefault("token", None)
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ConfigError("server.metrics.token must be a non-empty string or None")
+    allow = metrics.setdefault("allow", list(DEFAULT_METRICS_ALLOW))
+    if isinstance(allow, str) or not isinstance(allow, list | tuple):
+        raise ConfigError(f"server.metrics.allow must be a list of IP addresses, got {allow!r}")
+    networks = []
+    for entry in allow:
+        try:
+            networks.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"server.metrics.allow: {entry!r} is not an IP address or network"
+            ) from None
+    metrics["allow"] = tuple(networks)
+    return metrics

@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from bottender.connectors.api import PlatformApiError
 from bottender.connectors.base import Connector, Context, Event, json_copy
 from bottender.connectors.router import follow
+from bottender.server import tracing
 from bottender.server.config import App, ErrorHandler, Middleware
-from bottender.sessions.base import SessionStore
+from bottender.server.metrics import NO_METRICS, NoMetrics
+from bottender.sessions.base import Checkout, SessionStore, StoreError
 from bottender.sessions.session import Session
 
 logger = logging.getLogger("bottender.runtime")
+#: How the event running in this task ended, when the bot's failure must be told apart.
+_outcome: ContextVar[str] = ContextVar("bottender_outcome", default="handled")
 
 
 def fill_missing_keys(session: Session, initial_state: Mapping[str, Any]) -> None:
@@ -35,6 +41,11 @@ def fill_missing_keys(session: Session, initial_state: Mapping[str, Any]) -> Non
 
 
 class Runtime:
+    #: Set by the gateway (server/observe.py) when metrics or traces are on.
+    metrics: NoMetrics = NO_METRICS
+    tracer: Any = None
+    driver: str = "memory"
+
     def __init__(
         self,
         app: App,
@@ -92,11 +103,92 @@ class Runtime:
 
     async def handle(self, connector: Connector, event: Event) -> Context | None:
         """Run one event; returns its context, or ``None`` for a redelivery skipped."""
+        if not self.metrics.enabled and self.tracer is None:
+            return await self._handle(connector, event)
+        return await self._observed(connector, event)
+
+    async def _observed(self, connector: Connector, event: Event) -> Context | None:
+        """:meth:`_handle` counted (outcome, duration) and traced (a span per event)."""
+        channel = connector.platform
+        key = connector.session_key(event)
+        span = tracing.begin(
+            self.tracer,
+            "bottender.event",
+            channel=channel,
+            session_hash=tracing.session_hash(key),
+        )
+        token = _outcome.set("handled" if key is not None else "sessionless")
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            context = await self._handle(connector, event)
+            outcome = "redelivery_skipped" if context is None else _outcome.get()
+            return context
+        except StoreError:
+            outcome = "store_error"
+            raise
+        finally:
+            self.metrics.event(channel, outcome, time.perf_counter() - started)
+            tracing.finish(span, outcome=outcome)
+            _outcome.reset(token)
+
+    def _checkout(self, key: str) -> AbstractAsyncContextManager[Checkout]:
+        if not self.metrics.enabled and self.tracer is None:
+            return self.store.checkout(key)
+        return self._observed_checkout(key)
+
+    @asynccontextmanager
+    async def _observed_checkout(self, key: str) -> AsyncIterator[Checkout]:
+        """The store's checkout with lock wait and failures counted, each step a span."""
+        started = time.perf_counter()
+        step = tracing.child(self.tracer, "bottender.store.lock_load", **self._store_attrs())
+        op = "lock_load"
+        try:
+            async with self.store.checkout(key) as checkout:
+                self.metrics.lock_wait(self.driver, time.perf_counter() - started)
+                tracing.end(step)
+                op = "bot"
+                try:
+                    yield checkout
+                finally:
+                    op = "save_unlock"
+                    step = tracing.child(
+                        self.tracer, "bottender.store.save_unlock", **self._store_attrs()
+                    )
+        except StoreError as exc:
+            self.metrics.store_error(self.driver, op)
+            tracing.end(step, error=exc)
+            raise
+        except BaseException as exc:  # cancelled: the open step still ends, marked failed
+            tracing.end(step, error=exc)
+            raise
+        tracing.end(step)
+
+    async def _claim(self, delivery_id: str) -> bool:
+        if not self.metrics.enabled and self.tracer is None:
+            return await self.store.claim_event(delivery_id)
+        step = tracing.child(self.tracer, "bottender.store.claim", **self._store_attrs())
+        try:
+            claimed = await self.store.claim_event(delivery_id)
+        except StoreError as exc:
+            self.metrics.store_error(self.driver, "claim")
+            tracing.end(step, error=exc)
+            raise
+        except BaseException as exc:
+            tracing.end(step, error=exc)
+            raise
+        tracing.end(step)
+        return claimed
+
+    def _store_attrs(self) -> dict[str, Any]:
+        return {"driver": self.driver}
+
+    async def _handle(self, connector: Connector, event: Event) -> Context | None:
         key = connector.session_key(event)
         if key is None:
             return await self._handle_sessionless(connector, event)
         delivery_id = event.delivery_id
-        async with self.store.checkout(key) as checkout:
+        async with self._checkout(key) as checkout:
             stored = checkout.session
             # Checked under the session's lock: a redelivery of an event still in
             # progress waits for it, then finds it recorded in the session.
@@ -129,7 +221,7 @@ class Runtime:
         platform's redelivery from running.
         """
         delivery_id = event.delivery_id
-        if delivery_id is not None and not await self.store.claim_event(delivery_id):
+        if delivery_id is not None and not await self._claim(delivery_id):
             logger.info("skipping redelivered %s event %s", connector.platform, delivery_id)
             return None
         context = connector.create_context(event, None)
@@ -153,6 +245,7 @@ class Runtime:
                 if callable(result):  # an action returning the next action
                     await follow(result, context)
         except Exception as error:
+            _outcome.set("bot_error")
             logger.exception(
                 "bot raised while handling a %s event (session %s); session left unchanged",
                 platform,
@@ -163,6 +256,7 @@ class Runtime:
         try:
             await context.flush()
         except Exception as error:
+            _outcome.set("bot_error")
             self._log_flush_error(error, platform, key)
             await self._handle_error(context, error, platform, key)
             return False

@@ -11,6 +11,7 @@ store. Both waits are bounded, so a stuck bot cannot hold the process forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -21,6 +22,7 @@ from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
+from bottender.server.metrics import shared_directory
 from bottender.server.stores import build_store
 
 logger = logging.getLogger("bottender.server")
@@ -70,6 +72,7 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    metrics_port: int | None = None,
     ingest_only: bool = False,
     app_override: str | None = None,
     check_tokens: bool = True,
@@ -97,6 +100,22 @@ def serve(
     export_config(config, app_override)
     if ingest_only:
         os.environ[INGEST_ONLY_ENV] = "1"
+    observed = config.metrics is not None or metrics_port is not None
+    # Metrics on: one multiprocess directory for this run's workers (server/metrics.py).
+    with shared_directory(metrics_port) if observed else contextlib.nullcontext():
+        _run_uvicorn(config, host, port, workers, log_level, log_format, forwarded_allow)
+    return 0
+
+
+def _run_uvicorn(
+    config: Config,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_format: str,
+    forwarded_allow: str | None,
+) -> None:
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
@@ -114,4 +133,3 @@ def serve(
         # The edge's limits (server/edge.py): header size, read timeouts, connections.
         **uvicorn_options(config.limits),
     )
-    return 0

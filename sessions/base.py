@@ -118,6 +118,13 @@ class SessionStore(ABC):
     async def close(self) -> None:
         """Release connections; called once at shutdown."""
 
+    async def server_time(self) -> float | None:
+        """The store server's clock (epoch seconds), for ``bottender doctor``'s skew check.
+
+        ``None`` for a store in this process or on this disk: it shares the clock.
+        """
+        return None
+
     @abstractmethod
     async def read(self, key: str) -> Session | None:
         """The stored session, or ``None`` when there is none."""

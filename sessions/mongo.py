@@ -131,6 +131,18 @@ class MongoStore(LeasedStore):
             client, self._client = self._client, None
             await client.close()
 
+    async def server_time(self) -> float | None:
+        """The server's ``hello.localTime``: leases are written against this clock's peers."""
+        with self._errors("reading the server's time"):
+            assert self._client is not None
+            answer = await self._client.admin.command("hello")
+        moment = answer.get("localTime")
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
     def inbox(self) -> Inbox:
         """The durable inbox in ``<collection_name>_inbox``: sessions/mongo_inbox.py."""
         from bottender.sessions.mongo_inbox import MongoInbox

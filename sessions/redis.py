@@ -238,6 +238,15 @@ class RedisStore(LeasedStore):
             await self._pipeline.close()
             await client.aclose()
 
+    async def server_time(self) -> float | None:
+        """Redis ``TIME``: the clock its lock leases expire by."""
+        with self._errors("reading the server's time") as redis:
+            answer = await redis.time()
+        if isinstance(answer, dict):  # a cluster may answer per node: any one will do
+            answer = next(iter(answer.values()))
+        seconds, microseconds = answer
+        return seconds + microseconds / 1e6
+
     def inbox(self) -> Inbox:
         """The durable inbox on this store's connection: sessions/redis_inbox.py."""
         from bottender.sessions.redis_inbox import RedisInbox

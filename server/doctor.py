@@ -1,0 +1,155 @@
+"""``bottender doctor``: what an operator asks first, checked and printed as one table.
+
+Does the config load; is the store reachable, and how fast; does each platform accept
+the channel's token; is the webhook registered where this gateway listens; are updates
+piling up or failing (Telegram); is this machine's clock close to the store's (lock
+leases are timed against it). Exit status 1 when any row is FAIL; ``warn`` rows are
+worth a look but do not fail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from bottender.connectors.api import PlatformApiError
+from bottender.server import webhooks
+from bottender.server.config import Config
+from bottender.server.stores import build_store
+
+#: Seconds of clock difference with the store beyond which leases cannot be trusted.
+MAX_SKEW_SECONDS = 1.0
+#: A Telegram delivery error this recent (seconds) fails the check; older ones warn.
+RECENT_ERROR_SECONDS = 600.0
+#: Updates waiting at Telegram beyond this are worth a warning.
+MANY_PENDING = 100
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(slots=True)
+class Row:
+    check: str
+    status: str
+    detail: str
+
+
+def render(rows: list[Row]) -> list[str]:
+    """A plain aligned table: readable in a terminal and in a CI log."""
+    width = max(len("CHECK"), *(len(row.check) for row in rows))
+    lines = [f"{'CHECK':<{width}}  STATUS  DETAIL"]
+    lines += [f"{row.check:<{width}}  {row.status:<6}  {row.detail}" for row in rows]
+    return lines
+
+
+async def run_checks(
+    config: Config, *, public_url: str | None = None, clock: Callable[[], float] = time.time
+) -> list[Row]:
+    rows = [Row("config", OK, str(config.path))]
+    rows += await _store_rows(config, clock)
+    async with aiohttp.ClientSession(json_serialize=lambda obj: orjson.dumps(obj).decode()) as http:
+        if "telegram" in config.channels:
+            rows += await _telegram_rows(config, http, public_url, clock)
+        if "line" in config.channels:
+            rows += await _line_rows(config, http, public_url)
+    return rows
+
+
+async def _store_rows(config: Config, clock: Callable[[], float]) -> list[Row]:
+    name = f"store ({config.driver})"
+    store = build_store(config)
+    try:
+        await store.open()
+    except Exception as exc:
+        return [Row(name, FAIL, f"unreachable: {exc}")]
+    try:
+        started = time.perf_counter()
+        await store.read("bottender:doctor")
+        rtt_ms = (time.perf_counter() - started) * 1000
+        rows = [Row(name, OK, f"round trip {rtt_ms:.1f} ms")]
+        before = clock()
+        server = await store.server_time()
+        after = clock()
+        if server is not None:
+            skew = server - (before + after) / 2
+            status = OK if abs(skew) <= MAX_SKEW_SECONDS else FAIL
+            rows.append(Row("clock skew vs store", status, f"{skew:+.3f} s"))
+        return rows
+    except Exception as exc:
+        return [Row(name, FAIL, f"opened, but a read failed: {exc}")]
+    finally:
+        await store.close()
+
+
+async def _call(call: Awaitable[Any]) -> tuple[Any, str | None]:
+    """The call's result, or ``None`` and the platform's refusal in words."""
+    try:
+        return await call, None
+    except PlatformApiError as exc:
+        return None, str(exc)
+
+
+def _webhook_row(
+    name: str, registered: str, path: str, public_url: str | None, *, fail_if_none: bool = True
+) -> Row:
+    """Registered vs configured: the full URL with ``--public-url``, else only its path."""
+    if not registered:
+        return Row(name, FAIL if fail_if_none else WARN, "none registered")
+    expected = webhooks.join_url(public_url, path) if public_url else None
+    if expected is not None and registered != expected:
+        return Row(name, FAIL, f"{registered} (configured: {expected})")
+    if expected is None and urlsplit(registered).path != path:
+        return Row(name, FAIL, f"{registered} (configured path: {path})")
+    return Row(name, OK, registered)
+
+
+async def _telegram_rows(
+    config: Config, http: aiohttp.ClientSession, public_url: str | None, clock: Callable
+) -> list[Row]:
+    client = webhooks._telegram(config, http)
+    me, refused = await _call(client.call("getMe"))
+    if refused is not None:
+        return [Row("telegram token", FAIL, refused)]
+    me = me if isinstance(me, dict) else {}
+    rows = [Row("telegram token", OK, f"@{me.get('username', '?')}")]
+    info, refused = await _call(client.get_webhook_info())
+    if refused is not None:
+        return [*rows, Row("telegram webhook", FAIL, refused)]
+    info = info if isinstance(info, dict) else {}
+    path = config.channels["telegram"]["path"]
+    rows.append(_webhook_row("telegram webhook", info.get("url") or "", path, public_url))
+    pending = info.get("pending_update_count", 0)
+    rows.append(Row("telegram pending", WARN if pending > MANY_PENDING else OK, str(pending)))
+    message = info.get("last_error_message")
+    if not message:
+        rows.append(Row("telegram last error", OK, "none"))
+    else:
+        age = clock() - float(info.get("last_error_date") or 0)
+        status = FAIL if age <= RECENT_ERROR_SECONDS else WARN
+        rows.append(Row("telegram last error", status, f"{message} ({age:.0f} s ago)"))
+    return rows
+
+
+async def _line_rows(
+    config: Config, http: aiohttp.ClientSession, public_url: str | None
+) -> list[Row]:
+    client = webhooks._line(config, http)
+    bot, refused = await _call(client.call("GET", "/v2/bot/info"))
+    if refused is not None:
+        return [Row("line token", FAIL, refused)]
+    bot = bot if isinstance(bot, dict) else {}
+    rows = [Row("line token", OK, f"{bot.get('displayName', '?')} ({bot.get('basicId', '?')})")]
+    info, refused = await _call(client.get_webhook_endpoint())
+    if refused is not None:
+        return [*rows, Row("line webhook", FAIL, refused)]
+    info = info if isinstance(info, dict) else {}
+    path = config.channels["line"]["path"]
+    row = _webhook_row("line webhook", info.get("endpoint") or "", path, public_url)
+    if row.status == OK and info.get("active") is False:
+        row = Row("line webhook", FAIL, f"{row.detail} (not active: turn on 'Use webhook')")
+    return [*rows, row]
