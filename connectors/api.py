@@ -71,11 +71,11 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _describe(exc: BaseException, url: str) -> str:
+def _describe(exc: BaseException, url: str, timeout: aiohttp.ClientTimeout) -> str:
     """A short, human description of a transport failure, naming the host only."""
     host = urlsplit(url).netloc or "the platform"
     if isinstance(exc, TimeoutError):
-        total = DEFAULT_TIMEOUT.total
+        total = timeout.total or 0
         return f"no answer from {host} within {total:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {host}: {exc.os_error.strerror or exc.os_error}"
@@ -96,6 +96,7 @@ async def request_json(
     sleep: Sleep = asyncio.sleep,
     platform: str = "platform",
     secrets: Iterable[str] = (),
+    http_timeout: aiohttp.ClientTimeout | None = None,
 ) -> ApiResponse:
     """Send one API call, retrying while ``retry_after`` says how long to wait.
 
@@ -106,15 +107,16 @@ async def request_json(
     Raises :class:`PlatformUnreachable` when no HTTP answer came; its message
     never contains ``url``'s path or any of ``secrets``.
     """
+    http_timeout = http_timeout or DEFAULT_TIMEOUT
     data = orjson.dumps(json) if json is not None else None
     send_headers = {"Content-Type": "application/json"} if data is not None else {}
     send_headers.update(headers or {})
     for attempt in range(1, MAX_ATTEMPTS + 1):
         failure: str | None = None
         try:
-            response = await _send(http, method, url, data, send_headers)
+            response = await _send(http, method, url, data, send_headers, http_timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+            failure = scrub(_describe(exc, url, http_timeout), [urlsplit(url).path, *secrets])
         if failure is not None:
             # Raised outside the except block, so the aiohttp error (which quotes the
             # URL, and so Telegram's token) is not chained and no traceback shows it.
@@ -132,10 +134,9 @@ async def _send(
     url: str,
     data: bytes | None,
     headers: dict[str, str],
+    http_timeout: aiohttp.ClientTimeout,
 ) -> ApiResponse:
-    async with http.request(
-        method, url, data=data, headers=headers, timeout=DEFAULT_TIMEOUT
-    ) as resp:
+    async with http.request(method, url, data=data, headers=headers, timeout=http_timeout) as resp:
         raw = await resp.read()
         try:
             body = orjson.loads(raw) if raw else None

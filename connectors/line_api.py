@@ -100,6 +100,10 @@ class LineClient:
             headers={"X-Line-Retry-Key": str(uuid.uuid4())},
         )
 
+    async def get_bot_info(self) -> dict[str, Any]:
+        """``userId`` (the ``destination`` of the bot's webhooks), ``displayName``, ..."""
+        return await self.call("GET", "/v2/bot/info")
+
     async def get_webhook_endpoint(self) -> dict[str, Any]:
         """``{"endpoint": ..., "active": bool}``: where LINE sends events, and whether it does."""
         return await self.call("GET", "/v2/bot/channel/webhook/endpoint")

@@ -10,6 +10,8 @@ import aiohttp
 from bottender.connectors.api import ApiResponse, PlatformApiError, Sleep, request_json
 
 DEFAULT_ORIGIN = "https://api.telegram.org"
+#: Seconds a long poll's HTTP call may outlast its ``timeout`` before it counts as lost.
+POLL_MARGIN_SECONDS = 10.0
 
 
 class TelegramApiError(PlatformApiError):
@@ -58,6 +60,9 @@ class TelegramClient:
             platform="Telegram",
             secrets=(self._token,),
         )
+        return self._result(response)
+
+    def _result(self, response: ApiResponse) -> Any:
         body = response.body
         if isinstance(body, dict) and body.get("ok") is True:
             return body.get("result")
@@ -66,6 +71,35 @@ class TelegramClient:
         else:
             reason = f"unexpected response: {str(body)[:200]}"
         raise TelegramApiError(response.status, reason, body)
+
+    async def get_updates(
+        self,
+        *,
+        offset: int | None,
+        poll_seconds: float,
+        limit: int,
+        allowed_updates: list[str],
+    ) -> Any:
+        """A long poll: the HTTP call may last ``poll_seconds``, plus a margin."""
+        params: dict[str, Any] = {
+            "timeout": poll_seconds,
+            "limit": limit,
+            "allowed_updates": allowed_updates,
+        }
+        if offset is not None:
+            params["offset"] = offset
+        response = await request_json(
+            self._http,
+            "POST",
+            self._base + "getUpdates",
+            json=params,
+            retry_after=_retry_after,
+            sleep=self._sleep,
+            platform="Telegram",
+            secrets=(self._token,),
+            http_timeout=aiohttp.ClientTimeout(total=poll_seconds + POLL_MARGIN_SECONDS, connect=5),
+        )
+        return self._result(response)
 
     async def send_message(self, chat_id: int | str, text: str, **options: Any) -> Any:
         return await self.call("sendMessage", chat_id=chat_id, text=text, **options)

@@ -84,6 +84,11 @@ async def _finished_within(task: asyncio.Task[None], seconds: float) -> bool:
     return task.done()
 
 
+def _channel_field(connector: Connector) -> dict[str, str]:
+    """The channel's name in a log line, when it is not simply the platform's."""
+    return {} if connector.channel == connector.platform else {"channel": connector.channel}
+
+
 def _sessions(connector: Connector, fields: dict[str, Any]) -> list[str] | None:
     """The session ids of a webhook's events, worked out only for a line being logged."""
     events = fields.get("parsed")
@@ -138,7 +143,9 @@ class Gateway:
         await self.store.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
-        deadline = self.config.channels.get(connector.platform, {}).get("deadline", 20.0)
+        deadline = self.config.channels.get(connector.channel, {}).get(
+            "deadline", connector.default_deadline
+        )
         platform = connector.platform
 
         async def webhook(request: Request) -> Response:
@@ -163,6 +170,7 @@ class Gateway:
                         "webhook",
                         {
                             "platform": platform,
+                            **_channel_field(connector),
                             "status": status,
                             "events": fields.get("events", 0),
                             "sessions": _sessions(connector, fields),
@@ -209,7 +217,7 @@ class Gateway:
             events = connector.parse(payload)
         except BadRequest as exc:
             fields["error"] = str(exc)
-            return _error(400, str(exc))
+            return _error(exc.status, str(exc))
         if not events:
             return Response(OK_BODY, media_type="application/json")
         fields["events"] = len(events)
@@ -308,7 +316,7 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
     routes += [
-        Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
+        Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.channel)
         for c in gateway.connectors
     ]
     app = Starlette(

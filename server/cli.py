@@ -14,7 +14,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from bottender.connectors import registry
 from bottender.connectors.api import PlatformApiError
 from bottender.server.config import Config, ConfigError, load_config
 from bottender.server.dev import DevError
@@ -100,55 +102,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(dev)
     dev.set_defaults(handler=cmd_dev)
 
-    telegram = commands.add_parser("telegram", help="Telegram commands").add_subparsers(
-        dest="telegram_command", required=True, metavar="COMMAND"
-    )
-    telegram_webhook = telegram.add_parser("webhook", help="the bot's Telegram webhook")
-    telegram_actions = telegram_webhook.add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    telegram_set = telegram_actions.add_parser("set", help="point Telegram at the webhook")
-    _add_webhook_option(telegram_set)
-    telegram_set.add_argument(
-        "--secret-token",
-        metavar="T",
-        help="secret Telegram sends with each update (default channels.telegram.secret_token)",
-    )
-    telegram_set.add_argument(
-        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
-    )
-    telegram_actions.add_parser("get", help="show the webhook and its last error")
-    telegram_delete = telegram_actions.add_parser("delete", help="remove the webhook")
-    telegram_delete.add_argument(
-        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
-    )
-    for sub in telegram_actions.choices.values():
-        _add_config_options(sub)
-        sub.set_defaults(handler=cmd_telegram_webhook)
-
-    line = commands.add_parser("line", help="LINE commands").add_subparsers(
-        dest="line_command", required=True, metavar="COMMAND"
-    )
-    line_webhook = line.add_parser("webhook", help="the bot's LINE webhook")
-    line_actions = line_webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
-    _add_webhook_option(line_actions.add_parser("set", help="set the webhook endpoint"))
-    line_actions.add_parser("get", help="show the endpoint and whether it is active")
-    line_test = line_actions.add_parser("test", help="have LINE send a test event")
-    line_test.add_argument(
-        "--webhook", metavar="URL", help="endpoint to test (default: the one set)"
-    )
-    for sub in line_actions.choices.values():
-        _add_config_options(sub)
-        sub.set_defaults(handler=cmd_line_webhook)
+    for platform in registry.platforms():
+        _add_webhook_commands(commands, platform)
     return parser
 
 
-def _add_webhook_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--webhook",
-        metavar="URL",
-        help="the webhook URL (default: the running ngrok tunnel's URL + the channel's path)",
+def _add_webhook_commands(commands: Any, platform: str) -> None:
+    """``bottender <platform> webhook <action>``, the actions being the connector's own."""
+    connector = registry.connector_class(platform)
+    admin_class = connector.admin_class
+    if admin_class is None:
+        return
+    name = connector.display_name
+    webhook = (
+        commands.add_parser(platform, help=f"{name} commands")
+        .add_subparsers(dest=f"{platform}_command", required=True, metavar="COMMAND")
+        .add_parser("webhook", help=f"the bot's {name} webhook")
     )
+    actions = webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_text in admin_class.actions.items():
+        sub = actions.add_parser(action, help=help_text)
+        if action in admin_class.url_actions:
+            sub.add_argument(
+                "--webhook",
+                metavar="URL",
+                help="the webhook URL (default: the running ngrok tunnel's URL"
+                " + the channel's path)",
+            )
+        admin_class.add_arguments(action, sub)
+        sub.add_argument(
+            "--channel",
+            metavar="NAME",
+            help=f"which {name} channel of the config (default: channels.{platform},"
+            f" or the only {name} channel)",
+        )
+        _add_config_options(sub)
+        sub.set_defaults(handler=cmd_webhook, platform=platform)
 
 
 def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
@@ -205,44 +194,11 @@ def _print(lines: Sequence[str]) -> None:
         print(line)
 
 
-def cmd_telegram_webhook(args: argparse.Namespace) -> int:
+def cmd_webhook(args: argparse.Namespace) -> int:
     from bottender.server import webhooks
 
     config = _load(args, need_app=False)
-    webhooks.channel(config, "telegram")
-    if args.action == "set":
-        url = webhooks.webhook_url(config, "telegram", args.webhook)
-        lines = asyncio.run(
-            webhooks.telegram_set(
-                config,
-                url,
-                secret_token=args.secret_token,
-                drop_pending_updates=args.drop_pending_updates,
-            )
-        )
-    elif args.action == "get":
-        lines = asyncio.run(webhooks.telegram_get(config))
-    else:
-        lines = asyncio.run(
-            webhooks.telegram_delete(config, drop_pending_updates=args.drop_pending_updates)
-        )
-    _print(lines)
-    return 0
-
-
-def cmd_line_webhook(args: argparse.Namespace) -> int:
-    from bottender.server import webhooks
-
-    config = _load(args, need_app=False)
-    webhooks.channel(config, "line")
-    if args.action == "set":
-        url = webhooks.webhook_url(config, "line", args.webhook)
-        _print(asyncio.run(webhooks.line_set(config, url)))
-        return 0
-    if args.action == "get":
-        _print(asyncio.run(webhooks.line_get(config)))
-        return 0
-    success, lines = asyncio.run(webhooks.line_test(config, args.webhook))
+    success, lines = webhooks.webhook_command(config, args.platform, args)
     _print(lines)
     return 0 if success else 1
 

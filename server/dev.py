@@ -27,11 +27,12 @@ from types import FrameType
 import uvicorn
 
 from bottender.connectors.api import PlatformApiError
+from bottender.server.channels import display_name
 from bottender.server.config import Config
 from bottender.server.logs import log_config
 from bottender.server.serve import export_config
 from bottender.server.tunnels import Tunnel, make_tunnel
-from bottender.server.webhooks import CHANNEL_NAMES, register_all
+from bottender.server.webhooks import register_all
 
 logger = logging.getLogger("bottender.dev")
 
@@ -158,9 +159,16 @@ def _register(config: Config, public_url: str) -> None:
         urls, notes = asyncio.run(register_all(config, public_url))
     except PlatformApiError as exc:
         raise DevError(f"could not register the {exc.platform} webhook: {exc}") from None
-    width = max(len(CHANNEL_NAMES[name]) for name in urls)
+    labels = {name: _label(config, name) for name in urls}
+    width = max(len(label) for label in labels.values())
     for name, url in urls.items():
-        _say(f"{CHANNEL_NAMES[name] + ' webhook:':<{width + 9}} {url}")
+        _say(f"{labels[name] + ' webhook:':<{width + 9}} {url}")
     for note in notes:
-        if not note.startswith(("LINE webhook set", "Telegram webhook set")):
+        if " webhook set: " not in note:
             _say(note)
+
+
+def _label(config: Config, name: str) -> str:
+    """``LINE`` for the channel named after its platform, ``LINE (shop)`` for another."""
+    shown = display_name(config, name)
+    return shown if name == config.channels[name]["platform"] else f"{shown} ({name})"
