@@ -188,7 +188,12 @@ class TelegramConnector(Connector):
 
     platform = "telegram"
     display_name = "Telegram"
-    options = {"access_token": REQUIRED, "secret_token": None, "origin": DEFAULT_ORIGIN}
+    options = {
+        "access_token": REQUIRED,
+        "secret_token": None,
+        "origin": DEFAULT_ORIGIN,
+        "poll_timeout": 30.0,
+    }
     env_names = {"access_token": "TELEGRAM_ACCESS_TOKEN"}
     #: Telegram re-sends after about a minute and holds the chat's later updates meanwhile.
     default_deadline = 20.0
@@ -203,9 +208,12 @@ class TelegramConnector(Connector):
         access_token: str,
         secret_token: str | None = None,
         origin: str = DEFAULT_ORIGIN,
+        poll_timeout: float = 30.0,
         channel: str | None = None,
     ) -> None:
         super().__init__(path=path, initial_state=initial_state, channel=channel)
+        #: Seconds each ``getUpdates`` long poll waits for an update (``--polling``).
+        self.poll_timeout = poll_timeout
         self.access_token = access_token
         self.secret_token = secret_token
         self.origin = origin
@@ -238,10 +246,15 @@ class TelegramConnector(Connector):
         )
         fetched: list[tuple[int, list[Event]]] = []
         for update in updates if isinstance(updates, list) else []:
+            update_id = update.get("update_id") if isinstance(update, dict) else None
+            if not isinstance(update_id, int):
+                logger.warning("ignoring an update without update_id: %.200r", update)
+                continue
             try:
-                fetched.append((update["update_id"], self.parse(update)))
-            except (BadRequest, KeyError, TypeError):
-                logger.warning("ignoring a malformed update from getUpdates: %.200r", update)
+                fetched.append((update_id, self.parse(update)))
+            except BadRequest:
+                logger.warning("ignoring a malformed update %s", update_id)
+                fetched.append((update_id, []))
         return fetched
 
     def explain_poll_error(self, error: Exception) -> str | None:

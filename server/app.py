@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -27,8 +27,10 @@ from bottender.connectors.base import BadRequest, Connector
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
+from bottender.server.polling import Poller, pollers
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
+from bottender.server.webhooks import admin
 from bottender.sessions.base import SessionStore, StoreError
 
 logger = logging.getLogger("bottender.server")
@@ -107,10 +109,16 @@ class Gateway:
         store: SessionStore | None = None,
         connectors: list[Connector] | None = None,
         clock: Callable[[], float] = time.time,
+        polling: bool = False,
     ) -> None:
         self.config = config
         self.store = store if store is not None else build_store(config, clock=clock)
-        self.connectors = connectors if connectors is not None else build_connectors(config)
+        if connectors is None:
+            connectors = build_connectors(config, polling_only=polling)
+        self.connectors = connectors
+        #: Long polling instead of webhooks (``--polling``): see server/polling.py.
+        self.polling = polling
+        self.pollers: list[Poller] = []
         self.runtime = Runtime(
             config.app,
             self.store,
@@ -130,8 +138,28 @@ class Gateway:
         )
         for connector in self.connectors:
             await connector.start(self.http)
+        if self.polling:
+            self.pollers = pollers(self.connectors, self.runtime, self.store, self._unregister)
+            for poller in self.pollers:
+                poller.start()
+
+    def _unregister(self, connector: Connector) -> Callable[[], Awaitable[list[str]]]:
+        """What a poller calls once it holds its lease: stop the channel's webhook delivery."""
+
+        async def unregister() -> list[str]:
+            assert self.http is not None
+            return await admin(self.config, connector.channel, self.http).unregister_for_polling()
+
+        return unregister
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        if self.pollers:
+            # Polling stops first; the updates being run finish and are written.
+            stopping = [asyncio.ensure_future(poller.stop()) for poller in self.pollers]
+            _, pending = await asyncio.wait(stopping, timeout=grace)
+            for task in pending:
+                logger.error("abandoning a poller still running after %.0f s", grace)
+                task.cancel()
         if self.background:
             logger.info("waiting for %d event(s) still running", len(self.background))
             _, pending = await asyncio.wait(self.background, timeout=grace)
@@ -315,10 +343,11 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
             await gateway.stop()
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
-    routes += [
-        Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.channel)
-        for c in gateway.connectors
-    ]
+    if not gateway.polling:
+        routes += [
+            Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.channel)
+            for c in gateway.connectors
+        ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: refused_route}
     )

@@ -15,8 +15,10 @@ from bottender.server.config import load_config
 
 CONFIG_ENV = "BOTTENDER_CONFIG"
 APP_ENV = "BOTTENDER_APP"
+#: Set to "1" by ``--polling``: the workers long-poll instead of serving webhooks.
+POLLING_ENV = "BOTTENDER_POLLING"
 
 
 def create() -> Starlette:
     config = load_config(os.environ.get(CONFIG_ENV), app_override=os.environ.get(APP_ENV) or None)
-    return create_app(config)
+    return create_app(config, polling=os.environ.get(POLLING_ENV) == "1")

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="serve the bot's webhooks, or chat in the console")
     start.add_argument("--console", action="store_true", help="chat with the bot in the terminal")
     start.add_argument(
+        "--polling",
+        action="store_true",
+        help="long-poll Telegram for updates instead of serving webhooks (LINE channels skipped)",
+    )
+    start.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
     start.add_argument("--port", type=_port, help=f"port (default $PORT, else {DEFAULT_PORT})")
@@ -96,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument(
         "--public-url", metavar="URL", help="use this public URL instead of opening a tunnel"
+    )
+    dev.add_argument(
+        "--polling",
+        action="store_true",
+        help="long-poll Telegram instead of opening a tunnel (LINE channels skipped)",
     )
     dev.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
@@ -162,6 +172,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
+        polling=args.polling,
     )
 
 
@@ -186,6 +197,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         log_level=args.log_level,
         dotenv_environ=with_dotenv,
+        polling=args.polling,
     )
 
 

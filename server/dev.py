@@ -30,7 +30,7 @@ from bottender.connectors.api import PlatformApiError
 from bottender.server.channels import display_name
 from bottender.server.config import Config
 from bottender.server.logs import log_config
-from bottender.server.serve import export_config
+from bottender.server.serve import announce_polling, export_config
 from bottender.server.tunnels import Tunnel, make_tunnel
 from bottender.server.webhooks import register_all
 
@@ -119,20 +119,29 @@ def run_dev(
     log_level: str = "info",
     dotenv_environ: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
+    polling: bool = False,
 ) -> int:
     project = (project_dir or Path.cwd()).resolve()
     opened: Tunnel | None = None
     with _sigterm_as_interrupt():
         try:
             check_port_free(host, port)
-            if public_url is None:
+            if polling:
+                # No tunnel: the pollers (in the server process) fetch the updates.
+                announce_polling(config)
+                _say(
+                    f"Polling for updates (no tunnel); health check at http://{host}:{port}/healthz"
+                )
+            elif public_url is None:
                 opened = make_tunnel(tunnel, port, env=dotenv_environ)
                 public_url = opened.start()
                 _say(f"Tunnel ({tunnel}): {public_url} -> http://{host}:{port}")
             else:
                 _say(f"Public URL: {public_url} -> http://{host}:{port}")
-            _register(config, public_url)
-            export_config(config)
+            if not polling:
+                assert public_url is not None
+                _register(config, public_url)
+            export_config(config, polling=polling)
             uvicorn.run(
                 "bottender.server.asgi:create",
                 factory=True,

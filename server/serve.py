@@ -16,7 +16,8 @@ import os
 
 import uvicorn
 
-from bottender.server.asgi import APP_ENV, CONFIG_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, POLLING_ENV
+from bottender.server.channels import skipped_for_polling
 from bottender.server.config import Config
 from bottender.server.logs import log_config
 from bottender.server.stores import build_store
@@ -37,9 +38,10 @@ async def _check_store(config: Config) -> None:
     await store.close()
 
 
-def export_config(config: Config) -> None:
+def export_config(config: Config, *, polling: bool = False) -> None:
     """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load."""
     os.environ[CONFIG_ENV] = str(config.path)
+    os.environ[POLLING_ENV] = "1" if polling else "0"
     if config.app_ref and ":" in config.app_ref:
         os.environ[APP_ENV] = config.app_ref
 
@@ -62,8 +64,11 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     forwarded_allow: str | None = None,
+    polling: bool = False,
 ) -> int:
     asyncio.run(_check_store(config))
+    if polling:
+        announce_polling(config, workers)
     if workers > 1 and config.driver == "memory":
         logger.warning(
             "%d workers on the memory store: each worker keeps its own sessions, so a"
@@ -71,7 +76,7 @@ def serve(
             " use the redis or mongo driver to share sessions",
             workers,
         )
-    export_config(config)
+    export_config(config, polling=polling)
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
@@ -88,3 +93,16 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
     )
     return 0
+
+
+def announce_polling(config: Config, workers: int = 1) -> None:
+    """Say which channels will not be served, and when pollers cannot share a lease."""
+    for line in skipped_for_polling(config):
+        print(line, flush=True)
+    if workers > 1 and config.driver == "memory":
+        logger.warning(
+            "--polling with %d workers on the memory store: each worker has its own locks,"
+            " so every worker polls each bot and Telegram answers 409 to all but one;"
+            " use the redis, mongo or file driver to keep one poller per bot",
+            workers,
+        )
