@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -77,6 +79,8 @@ def serve(
             workers,
         )
     export_config(config, polling=polling)
+    # uvicorn re-raises a SIGTERM it handled gracefully: make that a clean exit (status 0).
+    signal.signal(signal.SIGTERM, _exit_zero)
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,
@@ -106,3 +110,8 @@ def announce_polling(config: Config, workers: int = 1) -> None:
             " use the redis, mongo or file driver to keep one poller per bot",
             workers,
         )
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    """What a SIGTERM does once uvicorn has shut down (events finished, sessions written)."""
+    raise SystemExit(0)
