@@ -169,3 +169,20 @@ def test_two_processes_on_redis_poll_one_at_a_time_and_take_over(
             await redis.close()
 
     assert asyncio.run(count()) == 10
+
+
+def test_dev_polling_opens_no_tunnel_and_counts(tmp_path, fake_platform):
+    line = {"enabled": True, "access_token": "L", "channel_secret": "S", "origin": "http://x"}
+    config(tmp_path, fake_platform.origin, "tests.bots:counter", {}, line=line)
+    env = {k: v for k, v in standin_env(TUNNEL_RECORD=str(tmp_path / "t.json")).items()}
+    env = {k: v for k, v in env.items() if k not in PROJECT_ENV}
+    dev = Bottender(["dev", "--polling", "--port", str(free_port())], cwd=tmp_path, env=env)
+    try:
+        dev.wait_output("LINE channel 'line' skipped")
+        dev.wait_output("Polling for updates (no tunnel)")
+        queue(fake_platform, 1)
+        wait_for(lambda: sent(fake_platform) == ["Count: 1"], 60, "a count")
+        assert not (tmp_path / "t.json").exists()  # no tunnel program was started
+        assert fake_platform.calls_to("/setWebhook") == []
+    finally:
+        dev.stop()
