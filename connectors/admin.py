@@ -49,10 +49,6 @@ class ChannelAdmin:
         """Stop webhook delivery so updates can be long-polled (platforms that can poll)."""
         return []
 
-    async def check_token(self) -> str:
-        """Who the token belongs to, in a few words; raises when the platform refuses it."""
-        raise NotImplementedError
-
 
 def when(timestamp: Any) -> str:
     """A Unix time as a readable UTC moment, ``-`` when absent."""

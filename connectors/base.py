@@ -205,6 +205,10 @@ class Connector(ABC):
         #: What session and delivery ids start with: the platform, or the channel's own name.
         self.scope = self.platform if self.channel == self.platform else self.channel
 
+    def serving(self) -> None:
+        """Called once the gateway serves this channel (not by one-off commands, which only
+        :meth:`start`): the place to begin background work such as learning the bot's id."""
+
     def scoped(self, key: str | None) -> str | None:
         """``'<platform>:<id>'`` as the platform module builds it, in this channel's scope."""
         if key is None or self.scope == self.platform:

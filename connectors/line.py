@@ -240,6 +240,8 @@ class LineConnector(Connector):
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.client = LineClient(http, self.access_token, self.origin)
+
+    def serving(self) -> None:
         self._learn_bot_user_id()
 
     def _learn_bot_user_id(self) -> None:

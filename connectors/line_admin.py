@@ -79,8 +79,3 @@ class LineAdmin(ChannelAdmin):
         if result.get("timestamp"):
             lines.append(f"Timestamp: {result['timestamp']}")
         return success, lines
-
-    async def check_token(self) -> str:
-        info: Any = await self.client.get_bot_info()
-        info = info if isinstance(info, dict) else {}
-        return str(info.get("displayName") or info.get("userId") or "?")

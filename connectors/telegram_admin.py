@@ -122,8 +122,3 @@ class TelegramAdmin(ChannelAdmin):
         if url:
             return [f"Telegram webhook of channel {self.name!r} deleted ({url}): polling instead"]
         return []
-
-    async def check_token(self) -> str:
-        me: Any = await self.client.call("getMe")
-        me = me if isinstance(me, dict) else {}
-        return f"@{me.get('username', '?')}"

@@ -138,6 +138,7 @@ class Gateway:
         )
         for connector in self.connectors:
             await connector.start(self.http)
+            connector.serving()
         if self.polling:
             self.pollers = pollers(self.connectors, self.runtime, self.store, self._unregister)
             for poller in self.pollers:
