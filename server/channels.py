@@ -32,14 +32,26 @@ def build_connectors(config: Config, *, polling_only: bool = False) -> list[Conn
 def skipped_for_polling(config: Config) -> list[str]:
     """One line per enabled channel that cannot poll, for ``--polling`` to print."""
     lines = []
+    polled = 0
     for name, channel in config.channels.items():
         connector_class = registry.connector_class(channel["platform"])
+        polled += connector_class.can_poll
         if not connector_class.can_poll:
             lines.append(
                 f"{connector_class.display_name} channel {name!r} skipped:"
                 f" {connector_class.display_name} cannot poll; it needs a webhook"
                 " (run without --polling, behind a tunnel or a public URL)"
             )
+    if not polled:
+        can = [
+            registry.connector_class(platform).display_name
+            for platform in registry.platforms()
+            if registry.connector_class(platform).can_poll
+        ]
+        lines.append(
+            "No enabled channel can poll: nothing will reach the bot"
+            f" (platforms that can: {', '.join(can)})"
+        )
     return lines
 
 

@@ -106,7 +106,7 @@ def announce_polling(config: Config, workers: int = 1) -> None:
     if workers > 1 and config.driver == "memory":
         logger.warning(
             "--polling with %d workers on the memory store: each worker has its own locks,"
-            " so every worker polls each bot and Telegram answers 409 to all but one;"
+            " so every worker polls each bot and the platform refuses all but one (409);"
             " use the redis, mongo or file driver to keep one poller per bot",
             workers,
         )
