@@ -176,3 +176,29 @@ async def test_line_channels_are_not_polled(tmp_path, fake_platform):
 @pytest.fixture(autouse=True)
 def _no_leftover_started() -> None:
     channel_bots.STARTED.clear()
+
+
+async def test_an_update_whose_session_cannot_be_written_is_not_confirmed_and_runs_later(
+    tmp_path, fake_platform, redis_process, caplog
+):
+    caplog.set_level(logging.INFO, "bottender")
+    session = {"driver": "redis", "stores": {"redis": {"url": redis_process.url}}}
+    channels = {"telegram": telegram(fake_platform.origin)}
+    async with polling(tmp_path, channels, session=session):
+        queue_texts(fake_platform, TOKEN, ["before"])
+        await until(lambda: fake_platform.bot(TOKEN).updates == [])  # written and confirmed
+        assert texts(fake_platform) == ["Count: 1"]
+
+        await asyncio.to_thread(redis_process.kill)
+        queue_texts(fake_platform, TOKEN, ["during"], chat_id=8)
+        await until(
+            lambda: any(
+                "session store failed on update 2" in r.getMessage() for r in caplog.records
+            )
+        )
+        assert [u["update_id"] for u in fake_platform.bot(TOKEN).updates] == [2]  # kept
+        assert texts(fake_platform) == ["Count: 1"]
+
+        await asyncio.to_thread(redis_process.start)
+        await until(lambda: texts(fake_platform) == ["Count: 1", "Count: 1"])  # chat 8's first
+        await until(lambda: fake_platform.bot(TOKEN).updates == [])
