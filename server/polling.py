@@ -107,22 +107,37 @@ class Poller:
             await self._task
 
     async def run(self) -> None:
+        """Stand by for the bot's lease, then poll until stopped; a store outage is waited out."""
         lease = LEASE_PREFIX + self.connector.poll_identity
-        logger.info("channel %s: waiting for the polling lease %s", self.name, lease)
-        async with self.store.lock(lease):
-            if self._stopping.is_set():
-                return
-            self.polling = True
+        delays = backoff_delays()
+        while not self._stopping.is_set():
+            logger.info("channel %s: waiting for the polling lease %s", self.name, lease)
             try:
-                await self._poll()
-            finally:
-                self.polling = False
+                async with self.store.lock(lease):
+                    if self._stopping.is_set():
+                        return
+                    self.polling = True
+                    try:
+                        await self._poll()
+                    finally:
+                        self.polling = False
+                return
+            except StoreError as error:
+                delay = next(delays)
+                logger.error(
+                    "channel %s: cannot take the polling lease (%s); retrying in %.0f s",
+                    self.name,
+                    error,
+                    delay,
+                )
+                await self._pause(delay)
 
     async def _poll(self) -> None:
         delays = backoff_delays()
         if self.prepare is not None:
             while not await self._attempt(self._prepare, delays):
-                pass
+                if self._stopping.is_set():
+                    return
             delays = backoff_delays()
         logger.info("channel %s: polling for updates", self.name)
         offset: int | None = None
