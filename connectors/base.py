@@ -191,6 +191,8 @@ class Connector(ABC):
     env_names: ClassVar[Mapping[str, str]] = {}
     #: Seconds a webhook waits for its events before answering anyway (see server/app.py).
     default_deadline: ClassVar[float] = 20.0
+    #: Options that name the bot: two enabled channels of the platform may not share one.
+    unique_options: ClassVar[tuple[str, ...]] = ("access_token",)
     #: Whether the platform can be long-polled instead of calling a webhook.
     can_poll: ClassVar[bool] = False
     #: The operator's calls on the platform (webhook set/get/...), see connectors/admin.py.

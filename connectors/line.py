@@ -215,6 +215,7 @@ class LineConnector(Connector):
     #: LINE counts a webhook slower than about 2 s as failed.
     default_deadline = 1.0
     admin_class = LineAdmin
+    unique_options = ("access_token", "channel_secret")
 
     def __init__(
         self,

@@ -185,6 +185,7 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
             )
         if channel.get("enabled", False):
             enabled[name] = _fill_channel(name, channel, connector)
+    _check_unique(enabled)
     paths = [channel["path"] for channel in enabled.values()]
     if len(set(paths)) != len(paths):
         shared = next(path for path in paths if paths.count(path) > 1)
@@ -211,6 +212,23 @@ def _fill_channel(name: str, channel: dict[str, Any], connector: Any) -> dict[st
             f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
         )
     return channel
+
+
+def _check_unique(enabled: dict[str, dict[str, Any]]) -> None:
+    """Two channels with one bot's token would steal each other's webhook (or poll)."""
+    seen: dict[tuple[str, str, Any], str] = {}
+    for name, channel in enabled.items():
+        connector = registry.connector_class(channel["platform"])
+        for key in connector.unique_options:
+            marker = (channel["platform"], key, channel.get(key))
+            if channel.get(key) is None:
+                continue
+            if marker in seen:
+                raise ConfigError(
+                    f"channels.{name}.{key} is the same as channels.{seen[marker]}.{key}:"
+                    " two channels cannot be one bot"
+                )
+            seen[marker] = name
 
 
 def _env_name(name: str, key: str, connector: Any) -> str:

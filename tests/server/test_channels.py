@@ -169,9 +169,13 @@ def test_config_mistakes_of_extra_channels_name_the_key(tmp_path):
     assert "SHOP_CHANNEL_SECRET" in config_error(
         tmp_path, {"shop": {"platform": "line", "enabled": True, "access_token": "t"}}
     )
-    both = {"path": "/same", "enabled": True, "access_token": "1:a"}
+    both = {"path": "/same", "enabled": True}
     assert "share the path '/same'" in config_error(
-        tmp_path, {"telegram": both, "support": {"platform": "telegram", **both}}
+        tmp_path,
+        {
+            "telegram": {**both, "access_token": "1:a"},
+            "support": {**both, "platform": "telegram", "access_token": "2:b"},
+        },
     )
 
 
@@ -232,3 +236,12 @@ def test_dev_registers_every_enabled_channel(tmp_path, fake_platform):
         f"/bot{TG_TOKEN}/setWebhook": urls["telegram"],
         f"/bot{SUPPORT_TOKEN}/setWebhook": urls["support"],
     }
+
+
+def test_two_channels_of_one_bot_are_a_config_error(tmp_path):
+    same = {"enabled": True, "access_token": "1:same"}
+    message = config_error(
+        tmp_path, {"telegram": same, "support": {**same, "platform": "telegram"}}
+    )
+    assert "access_token is the same as channels." in message
+    assert "channels.support" in message and "channels.telegram" in message
