@@ -44,9 +44,18 @@ class ConsoleConnector(Connector):
 
     platform = "console"
 
-    def __init__(self, *, initial_state: Mapping[str, Any], write: Callable[[str], None]) -> None:
-        super().__init__(path="", initial_state=initial_state)
+    def __init__(
+        self,
+        *,
+        initial_state: Mapping[str, Any],
+        write: Callable[[str], None],
+        channel: str | None = None,
+    ) -> None:
+        super().__init__(path="", initial_state=initial_state, channel=channel)
         self._write = write
+        #: ``console:1``; speaking as a configured channel, ``console:<channel>:1``, so the
+        #: console's conversation as one bot never shares state with it as another.
+        self.session_id = SESSION_KEY if self.channel == self.platform else f"console:{channel}:1"
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         return None
@@ -58,7 +67,7 @@ class ConsoleConnector(Connector):
         return [ConsoleEvent({"message": {"text": text}})]
 
     def session_key(self, event: Event) -> str | None:
-        return SESSION_KEY
+        return self.session_id
 
     def fill_session(self, session: Session, event: Event) -> None:
         session.user = dict(CONSOLE_USER)

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="serve the bot's webhooks, or chat in the console")
     start.add_argument("--console", action="store_true", help="chat with the bot in the terminal")
     start.add_argument(
+        "--channel",
+        metavar="NAME",
+        help="with --console: speak as this configured channel (context.channel)",
+    )
+    start.add_argument(
         "--polling",
         action="store_true",
         help="long-poll Telegram for updates instead of serving webhooks (LINE channels skipped)",
@@ -159,7 +164,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.console:
         from bottender.server.console import run_console
 
-        asyncio.run(run_console(config))
+        asyncio.run(run_console(config, channel=args.channel))
         return 0
     port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
     from bottender.server.serve import serve

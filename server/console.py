@@ -9,8 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from bottender.connectors.console import SESSION_KEY, ConsoleConnector
-from bottender.server.config import Config
+from bottender.connectors.console import ConsoleConnector
+from bottender.server.config import Config, ConfigError
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
 from bottender.sessions.base import StoreError
@@ -57,14 +57,21 @@ async def run_console(
     *,
     read_line: Callable[[str], str] = input,
     write: Callable[[str], None] = _say,
+    channel: str | None = None,
 ) -> None:
+    if channel is not None and channel not in config.channels:
+        enabled = ", ".join(config.channels) or "none"
+        raise ConfigError(
+            f"--channel {channel}: channels.{channel} is not enabled (enabled: {enabled})"
+        )
     store = build_store(config)
     await store.open()
-    connector = ConsoleConnector(initial_state=config.initial_state, write=write)
+    connector = ConsoleConnector(initial_state=config.initial_state, write=write, channel=channel)
     runtime = Runtime(
         config.app, store, initial_state=config.initial_state, expires_in=config.expires_in
     )
-    write(f"Bottender console: {config.app_ref} on the {config.driver} store. {HELP}")
+    speaking = f" as channel {channel!r}" if channel else ""
+    write(f"Bottender console: {config.app_ref} on the {config.driver} store{speaking}. {HELP}")
     try:
         while True:
             try:
@@ -79,7 +86,7 @@ async def run_console(
                 break
             try:
                 if line in ("/state", "/session"):
-                    session = await store.read(SESSION_KEY)
+                    session = await store.read(connector.session_id)
                     if session and session.is_expired(time.time(), config.expires_in):
                         session = None  # what the next message would start from
                     if line == "/state":

@@ -245,3 +245,42 @@ def test_two_channels_of_one_bot_are_a_config_error(tmp_path):
     )
     assert "access_token is the same as channels." in message
     assert "channels.support" in message and "channels.telegram" in message
+
+
+# --- the console, speaking as a channel -------------------------------------------------
+
+
+def test_the_console_speaks_as_a_channel_with_its_own_session(tmp_path, fake_platform):
+    from bottender.server.console import run_console
+
+    config = load_config(
+        write_config(
+            tmp_path,
+            app=BOT,
+            initial_state={"count": 0},
+            channels=four_channels(fake_platform.origin),
+        )
+    )
+    said: list[str] = []
+
+    def lines(typed: list[str]):
+        def read(prompt: str) -> str:
+            if not typed:
+                raise EOFError
+            return typed.pop(0)
+
+        return read
+
+    asyncio.run(
+        run_console(
+            config, read_line=lines(["hi", "hi", "/session"]), write=said.append, channel="shop"
+        )
+    )
+    asyncio.run(run_console(config, read_line=lines(["hi"]), write=said.append))
+    replies = [line for line in said if line.startswith("Bot > ")]
+    assert replies[:2] == ["Bot > shop 1", "Bot > shop 2"]
+    assert '"id": "console:shop:1"' in replies[2]
+    assert replies[3] == "Bot > console 1"  # the console's own conversation is another one
+    assert "as channel 'shop'" in said[0]
+    with pytest.raises(ConfigError, match=r"channels\.nope is not enabled"):
+        asyncio.run(run_console(config, read_line=lines([]), write=said.append, channel="nope"))
