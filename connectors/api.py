@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from bottender.connectors.base import sdk_plain
+
+#: Downloads may be large: no total limit, but a stalled read is given up.
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_read=30)
 #: Per-call timeout for platform API calls; a stuck platform must not hold a session lock forever.
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 MAX_ATTEMPTS = 4
@@ -31,17 +36,29 @@ MAX_RETRY_WAIT_SECONDS = 30.0
 REDACTED = "<redacted>"
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Builds a fresh multipart body for each attempt (aiohttp's FormData is single-use).
+FormFactory = Callable[[], aiohttp.FormData]
 
 
 class PlatformApiError(Exception):
-    """A platform API call failed; the message is the platform's own reason."""
+    """A platform API call was refused: names the call, the HTTP status and the platform's reason.
 
-    def __init__(self, platform: str, status: int, message: str, body: Any = None) -> None:
-        super().__init__(f"{platform} API error {status}: {message}")
+    ``str(error)`` reads e.g. ``Telegram API error 400 in sendPhoto: Bad Request:
+    wrong file identifier`` or ``LINE API error 400 in POST /v2/bot/message/reply:
+    Invalid reply token``; ``method``, ``status``, ``reason`` (the platform's own
+    description) and ``body`` (its JSON answer) are there for code that decides.
+    """
+
+    def __init__(
+        self, platform: str, status: int, message: str, body: Any = None, method: str = ""
+    ) -> None:
+        where = f" in {method}" if method else ""
+        super().__init__(f"{platform} API error {status}{where}: {message}")
         self.platform = platform
         self.status = status
         self.reason = message
         self.body = body
+        self.method = method
 
 
 class PlatformUnreachable(PlatformApiError):
@@ -75,7 +92,7 @@ def _describe(exc: BaseException, url: str, timeout: aiohttp.ClientTimeout) -> s
     """A short, human description of a transport failure, naming the host only."""
     host = urlsplit(url).netloc or "the platform"
     if isinstance(exc, TimeoutError):
-        total = timeout.total or 0
+        total = timeout.total or timeout.sock_read or DEFAULT_TIMEOUT.total or 0
         return f"no answer from {host} within {total:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {host}: {exc.os_error.strerror or exc.os_error}"
@@ -91,6 +108,7 @@ async def request_json(
     url: str,
     *,
     json: Any = None,
+    form: FormFactory | None = None,
     headers: dict[str, str] | None = None,
     retry_after: Callable[[ApiResponse, int], float | None],
     sleep: Sleep = asyncio.sleep,
@@ -104,17 +122,21 @@ async def request_json(
     number of the attempt that got it) and returns the seconds to wait before
     another try, or ``None`` to return the response as it is.
 
+    The body is ``json`` (SDK objects in it encoded by :func:`sdk_plain`), or
+    the multipart form ``form()`` builds, anew for each attempt.
+
     Raises :class:`PlatformUnreachable` when no HTTP answer came; its message
     never contains ``url``'s path or any of ``secrets``.
     """
     http_timeout = http_timeout or DEFAULT_TIMEOUT
-    data = orjson.dumps(json) if json is not None else None
+    data = orjson.dumps(json, default=sdk_plain) if json is not None else None
     send_headers = {"Content-Type": "application/json"} if data is not None else {}
     send_headers.update(headers or {})
     for attempt in range(1, MAX_ATTEMPTS + 1):
         failure: str | None = None
         try:
-            response = await _send(http, method, url, data, send_headers, http_timeout)
+            body = form() if form is not None else data
+            response = await _send(http, method, url, body, send_headers, http_timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure = scrub(_describe(exc, url, http_timeout), [urlsplit(url).path, *secrets])
         if failure is not None:
@@ -128,21 +150,62 @@ async def request_json(
     raise AssertionError("unreachable")
 
 
+@asynccontextmanager
+async def open_stream(
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: dict[str, str],
+    retry_after: Callable[[ApiResponse, int], float | None],
+    refused: Callable[[ApiResponse], PlatformApiError],
+    sleep: Sleep = asyncio.sleep,
+    platform: str = "platform",
+    secrets: Iterable[str] = (),
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET ``url`` and hand over the open response, for its body to be read in chunks.
+
+    Large content (a video a user sent) is never read whole here: the caller
+    streams it where it goes. A refusal is read (it is small JSON) and raised
+    as ``refused(response)``; 429 and 5xx are retried as ``retry_after`` says.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        failure: str | None = None
+        try:
+            resp = await http.get(url, headers=headers, timeout=STREAM_TIMEOUT)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = scrub(_describe(exc, url, STREAM_TIMEOUT), [urlsplit(url).path, *secrets])
+        if failure is not None:
+            raise PlatformUnreachable(platform, failure)
+        if resp.status < 400:
+            break
+        async with resp:
+            answer = ApiResponse(resp.status, _decode(await resp.read()))
+        wait = retry_after(answer, attempt)
+        if wait is None or attempt == MAX_ATTEMPTS or wait > MAX_RETRY_WAIT_SECONDS:
+            raise refused(answer)
+        await sleep(wait)
+    async with resp:
+        yield resp
+
+
 async def _send(
     http: aiohttp.ClientSession,
     method: str,
     url: str,
-    data: bytes | None,
+    data: bytes | aiohttp.FormData | None,
     headers: dict[str, str],
     http_timeout: aiohttp.ClientTimeout,
 ) -> ApiResponse:
     async with http.request(method, url, data=data, headers=headers, timeout=http_timeout) as resp:
-        raw = await resp.read()
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
-        return ApiResponse(resp.status, body)
+        return ApiResponse(resp.status, _decode(await resp.read()))
+
+
+def _decode(raw: bytes) -> Any:
+    """A platform's answer: its JSON, or its text when it is not JSON."""
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
 
 
 def backoff(attempt: int, base: float = 0.5) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -43,6 +44,47 @@ class StateWarning(RuntimeWarning):
 #: orjson would otherwise turn datetimes and dataclasses into strings and objects silently,
 #: so a bot would set a datetime and read back a str on the next event.
 _STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def sdk_plain(value: Any) -> Any:
+    """The platform JSON of an official SDK object; orjson's ``default`` hook.
+
+    line-bot-sdk v3 models have ``to_dict()`` (camelCase aliases, no ``None``);
+    aiogram types are pydantic models, serialised as aiogram itself does
+    (``exclude_none``, ``by_alias``). Duck-typed, so neither SDK is a
+    dependency. As an orjson ``default`` it runs only for values orjson cannot
+    encode itself, so plain-dict messages pay nothing for it.
+    """
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return _bot_api_json(model_dump(exclude_none=True, by_alias=True))
+    raise TypeError(f"{type(value).__name__} is not JSON (a dict, or an SDK object)")
+
+
+def _bot_api_json(value: Any) -> Any:
+    """An aiogram dump as aiogram sends it: its ``Default`` placeholders (a bot-wide
+    setting this project does not have) left out, datetimes as Unix time."""
+    if isinstance(value, dict):
+        return {
+            key: _bot_api_json(item)
+            for key, item in value.items()
+            if type(item).__name__ != "Default"
+        }
+    if isinstance(value, list | tuple):
+        return [_bot_api_json(item) for item in value]
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return value
+
+
+def plain(value: Any) -> Any:
+    """``value`` as the platform's JSON: SDK objects converted, anything else unchanged."""
+    if isinstance(value, dict | list | str | int | float | bool) or value is None:
+        return value
+    return sdk_plain(value)
 
 
 def json_copy(value: Any, what: str) -> Any:
@@ -161,6 +203,10 @@ class Context:
 
     async def send_text(self, text: str, **options: Any) -> None:
         raise NotImplementedError(f"{self.platform} contexts cannot send text")
+
+    async def send_image(self, url: str, *, preview_url: str | None = None) -> Any:
+        """Send a picture by URL (LINE image message, Telegram ``sendPhoto``)."""
+        raise NotImplementedError(f"{self.platform} contexts cannot send images")
 
     async def flush(self) -> None:
         """Send whatever the platform batches (LINE's replies); a no-op elsewhere."""

@@ -38,6 +38,10 @@ class ConsoleContext(Context):
     async def send_text(self, text: str, **options: Any) -> None:
         self._write(f"Bot > {text}")
 
+    async def send_image(self, url: str, *, preview_url: str | None = None) -> None:
+        """A terminal shows no pictures: the image's URL, so cross-platform bots run here too."""
+        self._write(f"Bot > [image] {url}")
+
 
 class ConsoleConnector(Connector):
     """Events come from typed lines rather than a webhook, so nothing is verified."""

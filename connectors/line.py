@@ -7,10 +7,12 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import orjson
 
 from bottender.connectors.base import (
     REQUIRED,
@@ -19,6 +21,8 @@ from bottender.connectors.base import (
     Context,
     Event,
     WrongRecipient,
+    plain,
+    sdk_plain,
 )
 from bottender.connectors.line_admin import LineAdmin
 from bottender.connectors.line_api import (
@@ -137,20 +141,189 @@ class LineContext(Context):
         self._pushes: list[dict[str, Any]] = []
         self._reply_fallback_to_push = reply_fallback_to_push
 
-    async def send_text(self, text: str, **options: Any) -> None:
-        """Reply when the event has a reply token, else push to the conversation."""
-        self.send({"type": "text", "text": text, **options})
+    async def send_text(self, text: str, *, quick_reply: Any = None, **fields: Any) -> None:
+        """Buffer a text message: replied when the event has a reply token, else pushed.
 
-    async def reply_text(self, text: str, **options: Any) -> None:
-        self._replies.append({"type": "text", "text": text, **options})
+        ``fields`` are the text message's other fields (``emojis``, ``quoteToken``,
+        ``sender``); ``quick_reply`` a list of LINE actions shown under it.
+        """
+        message = {"type": "text", "text": text, **fields}
+        if quick_reply is not None:
+            message["quickReply"] = quick_reply_of(quick_reply)
+        (self._replies if self.event.reply_token else self._pushes).append(message)
 
-    async def push_text(self, text: str, **options: Any) -> None:
-        self._pushes.append({"type": "text", "text": text, **options})
+    async def reply_text(self, text: str, *, quick_reply: Any = None, **fields: Any) -> None:
+        """Buffer a text for the reply (pushed if the event has no reply token)."""
+        self._replies.append(
+            _with_quick_reply({"type": "text", "text": text, **fields}, quick_reply)
+        )
 
-    def send(self, *messages: dict[str, Any]) -> None:
-        """Buffer message objects of any type (image, flex, template…)."""
+    async def push_text(self, text: str, *, quick_reply: Any = None, **fields: Any) -> None:
+        """Buffer a text to push, even when the event could be replied to."""
+        self._pushes.append(
+            _with_quick_reply({"type": "text", "text": text, **fields}, quick_reply)
+        )
+
+    async def send(self, *messages: Any) -> None:
+        """Buffer message objects of any type (dicts or line-bot-sdk v3 messages)."""
         target = self._replies if self.event.reply_token else self._pushes
-        target.extend(messages)
+        target.extend([_message(m) for m in messages])
+
+    async def reply(self, *messages: Any) -> None:
+        """Buffer message objects for the reply."""
+        self._replies.extend([_message(m) for m in messages])
+
+    async def push(self, *messages: Any) -> None:
+        """Buffer message objects to push to the conversation."""
+        self._pushes.extend([_message(m) for m in messages])
+
+    async def _send_one(self, message: dict[str, Any], quick_reply: Any) -> None:
+        await self.send(_with_quick_reply(message, quick_reply))
+
+    async def send_image(
+        self, url: str, *, preview_url: str | None = None, quick_reply: Any = None
+    ) -> None:
+        """An image message; the preview is the image itself unless given."""
+        message = {
+            "type": "image",
+            "originalContentUrl": url,
+            "previewImageUrl": preview_url or url,
+        }
+        await self._send_one(message, quick_reply)
+
+    async def send_video(self, url: str, *, preview_url: str, quick_reply: Any = None) -> None:
+        message = {"type": "video", "originalContentUrl": url, "previewImageUrl": preview_url}
+        await self._send_one(message, quick_reply)
+
+    async def send_audio(self, url: str, *, duration_ms: int, quick_reply: Any = None) -> None:
+        message = {"type": "audio", "originalContentUrl": url, "duration": duration_ms}
+        await self._send_one(message, quick_reply)
+
+    async def send_location(
+        self,
+        *,
+        title: str,
+        address: str,
+        latitude: float,
+        longitude: float,
+        quick_reply: Any = None,
+    ) -> None:
+        message = {
+            "type": "location",
+            "title": title,
+            "address": address,
+            "latitude": latitude,
+            "longitude": longitude,
+        }
+        await self._send_one(message, quick_reply)
+
+    async def send_sticker(
+        self, package_id: str | int, sticker_id: str | int, *, quick_reply: Any = None
+    ) -> None:
+        message = {"type": "sticker", "packageId": str(package_id), "stickerId": str(sticker_id)}
+        await self._send_one(message, quick_reply)
+
+    async def send_flex(self, alt_text: str, contents: Any, *, quick_reply: Any = None) -> None:
+        """A flex message; ``contents`` is a bubble or carousel (dict or SDK object)."""
+        message = {"type": "flex", "altText": alt_text, "contents": plain(contents)}
+        await self._send_one(message, quick_reply)
+
+    async def send_template(self, alt_text: str, template: Any, *, quick_reply: Any = None) -> None:
+        """A template message of any kind (``template`` is its ``template`` object)."""
+        message = {"type": "template", "altText": alt_text, "template": plain(template)}
+        await self._send_one(message, quick_reply)
+
+    async def send_buttons_template(
+        self,
+        alt_text: str,
+        *,
+        text: str,
+        actions: list[Any],
+        title: str | None = None,
+        thumbnail_url: str | None = None,
+        quick_reply: Any = None,
+        **fields: Any,
+    ) -> None:
+        """Up to four buttons; ``fields`` are the template's other fields (``defaultAction``...)."""
+        template: dict[str, Any] = {"type": "buttons", "text": text, "actions": actions, **fields}
+        if title is not None:
+            template["title"] = title
+        if thumbnail_url is not None:
+            template["thumbnailImageUrl"] = thumbnail_url
+        await self.send_template(alt_text, template, quick_reply=quick_reply)
+
+    async def send_confirm_template(
+        self, alt_text: str, *, text: str, actions: list[Any], quick_reply: Any = None
+    ) -> None:
+        """Two buttons (yes / no)."""
+        template = {"type": "confirm", "text": text, "actions": actions}
+        await self.send_template(alt_text, template, quick_reply=quick_reply)
+
+    async def send_carousel_template(
+        self, alt_text: str, columns: list[Any], *, quick_reply: Any = None, **fields: Any
+    ) -> None:
+        """Columns of buttons side by side; ``fields``: ``imageAspectRatio``, ``imageSize``."""
+        template = {"type": "carousel", "columns": columns, **fields}
+        await self.send_template(alt_text, template, quick_reply=quick_reply)
+
+    # --- calls made at once (not buffered) -------------------------------------------------
+
+    def _client(self) -> LineClient:
+        if self.client is None:
+            raise RuntimeError("LINE client is not started")
+        return self.client
+
+    async def get_user_profile(self) -> dict[str, Any]:
+        """The sender's profile (``displayName``, ``userId``, ``pictureUrl``...).
+
+        In a group or room it is the member profile, which LINE gives even for
+        users who are not the bot's friends.
+        """
+        source = self.event.source
+        user_id = source.get("userId")
+        if not user_id:
+            raise RuntimeError("this LINE event names no user to fetch the profile of")
+        return await self._client().get_profile(
+            user_id, group_id=source.get("groupId"), room_id=source.get("roomId")
+        )
+
+    async def get_message_content(self, to: Any = None) -> Any:
+        """The content of the image, video, audio or file message of this event.
+
+        Without ``to``: the bytes. With ``to`` (a path, or a binary file object
+        open for writing): the content is streamed there chunk by chunk, never
+        held whole in memory, and the number of bytes written is returned.
+        """
+        message = self.event.message
+        if message is None or "id" not in message:
+            raise RuntimeError("this LINE event has no message to fetch the content of")
+        client = self._client()
+        if to is None:
+            return await client.get_message_content(message["id"])
+        if isinstance(to, str | os.PathLike):
+            with open(to, "wb") as file:  # noqa: ASYNC230 - chunks are written as they come
+                return await _copy(client.iter_message_content(message["id"]), file)
+        return await _copy(client.iter_message_content(message["id"]), to)
+
+    async def leave(self) -> Any:
+        """Leave the group or room of this event (a one-to-one chat cannot be left)."""
+        source = self.event.source
+        kind = source.get("type")
+        if kind not in ("group", "room") or not source.get(f"{kind}Id"):
+            raise RuntimeError("only a group or a room can be left")
+        return await self._client().leave(kind, source[f"{kind}Id"])
+
+    async def show_loading_animation(self, seconds: int = 5) -> Any:
+        """LINE's typing indicator, for ``seconds`` (5 to 60, a multiple of 5).
+
+        LINE shows it in one-to-one chats only; in a group or room this does nothing.
+        """
+        if not (isinstance(seconds, int) and 5 <= seconds <= 60 and seconds % 5 == 0):
+            raise ValueError(f"seconds must be 5, 10, ... 60, not {seconds!r}")
+        source = self.event.source
+        if source.get("type") != "user" or not source.get("userId"):
+            return None
+        return await self._client().show_loading_animation(source["userId"], seconds)
 
     @property
     def target(self) -> str | None:
@@ -188,6 +361,52 @@ class LineContext(Context):
             )
         for start in range(0, len(pushes), MAX_MESSAGES_PER_CALL):
             await self.client.push(to, pushes[start : start + MAX_MESSAGES_PER_CALL])
+
+
+def quick_reply_of(actions: Any) -> Any:
+    """LINE's ``quickReply`` object for a list of actions (dicts or SDK objects).
+
+    An item that is already a quick-reply button (``{"type": "action", ...}``,
+    e.g. with an ``imageUrl``) is kept; a bare action is wrapped in one. A
+    whole ``quickReply`` object (a dict with ``items``, or an SDK
+    ``QuickReply``) is taken as it is.
+    """
+    actions = plain(actions)
+    if isinstance(actions, dict):
+        return actions
+    items = []
+    for action in actions:
+        action = plain(action)
+        items.append(
+            action if action.get("type") == "action" else {"type": "action", "action": action}
+        )
+    return {"items": items}
+
+
+def _with_quick_reply(message: dict[str, Any], quick_reply: Any) -> dict[str, Any]:
+    if quick_reply is not None:
+        message["quickReply"] = quick_reply_of(quick_reply)
+    return message
+
+
+def _message(message: Any) -> Any:
+    """A message object as a private JSON copy, SDK objects (at any depth) converted.
+
+    Done at the call, so a value LINE could never be sent fails where the bot
+    wrote it, and changing the dict afterwards does not change what is sent.
+    """
+    try:
+        return orjson.loads(orjson.dumps(message, default=sdk_plain))
+    except TypeError as exc:
+        raise TypeError(f"a LINE message must be JSON or an SDK object: {exc}") from None
+
+
+async def _copy(chunks: AsyncIterator[bytes], file: Any) -> int:
+    written = 0
+    async for chunk in chunks:
+        file.write(chunk)
+        written += len(chunk)
+    return written
 
 
 class LineConnector(Connector):
@@ -238,11 +457,13 @@ class LineConnector(Connector):
         self.client: LineClient | None = None
         self._asked_bot_info_at: float | None = None
         self._bot_info_task: asyncio.Task[None] | None = None
+        self._serving = False
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.client = LineClient(http, self.access_token, self.origin)
 
     def serving(self) -> None:
+        self._serving = True
         self._learn_bot_user_id()
 
     def _learn_bot_user_id(self) -> None:
@@ -271,7 +492,8 @@ class LineConnector(Connector):
         """Refuse a body meant for another bot (see the class docstring)."""
         destination = body.get("destination")
         if self.bot_user_id is None:
-            self._learn_bot_user_id()
+            if self._serving:  # asked again, at most once a minute, while unknown
+                self._learn_bot_user_id()
             return
         if isinstance(destination, str) and destination != self.bot_user_id:
             raise WrongRecipient(

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from bottender.connectors.api import ApiResponse, PlatformApiError, Sleep, backoff, request_json
+from bottender.connectors.api import (
+    ApiResponse,
+    PlatformApiError,
+    Sleep,
+    backoff,
+    open_stream,
+    request_json,
+)
 
 DEFAULT_ORIGIN = "https://api.line.me"
+#: LINE serves message content (what users sent) from a host of its own.
+DEFAULT_DATA_ORIGIN = "https://api-data.line.me"
+#: Chunks of downloaded content, as they are handed on.
+CHUNK_SIZE = 64 * 1024
 #: LINE accepts at most this many messages in one reply or push call.
 MAX_MESSAGES_PER_CALL = 5
 
 
 class LineApiError(PlatformApiError):
-    def __init__(self, status: int, message: str, body: Any = None) -> None:
-        super().__init__("LINE", status, message, body)
+    def __init__(self, status: int, message: str, body: Any = None, method: str = "") -> None:
+        super().__init__("LINE", status, message, body, method)
 
 
 def _retry_after(response: ApiResponse, attempt: int) -> float | None:
@@ -42,6 +54,10 @@ class LineClient:
 
     ``sleep`` is how the client waits between retries; tests pass one that
     records the waits instead of spending them.
+
+    Message content comes from ``data_origin``: LINE's api-data host when
+    ``origin`` is LINE's own, else ``origin`` itself (a proxy or a test
+    double standing in for LINE serves both).
     """
 
     def __init__(
@@ -50,10 +66,14 @@ class LineClient:
         access_token: str,
         origin: str = DEFAULT_ORIGIN,
         *,
+        data_origin: str | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._http = http
         self._origin = origin.rstrip("/")
+        if data_origin is None:
+            data_origin = DEFAULT_DATA_ORIGIN if self._origin == DEFAULT_ORIGIN else self._origin
+        self._data_origin = data_origin.rstrip("/")
         self._token = access_token
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._sleep = sleep
@@ -80,7 +100,7 @@ class LineClient:
             secrets=(self._token,),
         )
         if response.status >= 400:
-            raise LineApiError(response.status, _reason(response.body), response.body)
+            raise _refused(response, f"{method} {path}")
         return response.body
 
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> Any:
@@ -104,6 +124,53 @@ class LineClient:
         """``userId`` (the ``destination`` of the bot's webhooks), ``displayName``, ..."""
         return await self.call("GET", "/v2/bot/info")
 
+    async def get_profile(
+        self, user_id: str, *, group_id: str | None = None, room_id: str | None = None
+    ) -> dict[str, Any]:
+        """A user's profile; of a group or room member when ``group_id`` / ``room_id`` is given."""
+        if group_id:
+            path = f"/v2/bot/group/{_q(group_id)}/member/{_q(user_id)}"
+        elif room_id:
+            path = f"/v2/bot/room/{_q(room_id)}/member/{_q(user_id)}"
+        else:
+            path = f"/v2/bot/profile/{_q(user_id)}"
+        return await self.call("GET", path)
+
+    async def leave(self, kind: str, chat_id: str) -> Any:
+        """Leave a group (``kind="group"``) or a room (``kind="room"``)."""
+        return await self.call("POST", f"/v2/bot/{kind}/{_q(chat_id)}/leave")
+
+    async def show_loading_animation(self, chat_id: str, seconds: int = 5) -> Any:
+        return await self.call(
+            "POST", "/v2/bot/chat/loading/start", {"chatId": chat_id, "loadingSeconds": seconds}
+        )
+
+    def _content(self, message_id: str) -> Any:
+        path = f"/v2/bot/message/{_q(message_id)}/content"
+        return open_stream(
+            self._http,
+            f"{self._data_origin}{path}",
+            headers=self._headers,
+            retry_after=_retry_after,
+            refused=lambda response: _refused(response, f"GET {path}"),
+            sleep=self._sleep,
+            platform="LINE",
+            secrets=(self._token,),
+        )
+
+    async def iter_message_content(
+        self, message_id: str, chunk_size: int = CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
+        """The content of a message a user sent (image, video, audio, file), chunk by chunk."""
+        async with self._content(message_id) as response:
+            async for chunk in response.content.iter_chunked(chunk_size):
+                yield chunk
+
+    async def get_message_content(self, message_id: str) -> bytes:
+        """The whole content, read once from the response (no JSON or text decoding)."""
+        async with self._content(message_id) as response:
+            return await response.read()
+
     async def get_webhook_endpoint(self) -> dict[str, Any]:
         """``{"endpoint": ..., "active": bool}``: where LINE sends events, and whether it does."""
         return await self.call("GET", "/v2/bot/channel/webhook/endpoint")
@@ -124,6 +191,14 @@ def is_reply_token_refused(exc: LineApiError) -> bool:
     message would be refused again, and pushes count against the quota.
     """
     return exc.status == 400 and "reply token" in exc.reason.lower()
+
+
+def _q(segment: str) -> str:
+    return quote(str(segment), safe="")
+
+
+def _refused(response: ApiResponse, method: str) -> LineApiError:
+    return LineApiError(response.status, _reason(response.body), response.body, method)
 
 
 def _reason(body: Any) -> str:

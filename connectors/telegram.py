@@ -177,10 +177,130 @@ class TelegramContext(Context):
         return await self.call("answerGuestQuery", guest_query_id=guest_query_id, result=result)
 
     async def call(self, method: str, **params: Any) -> Any:
-        """Any Bot API method, e.g. ``await context.call("answerCallbackQuery", ...)``."""
+        """Any Bot API method, e.g. ``await context.call("getChatMember", ...)``; its ``result``."""
         if self.client is None:
             raise RuntimeError("Telegram client is not started")
         return await self.client.call(method, **params)
+
+    # --- sends on the event's chat ---------------------------------------------------------
+
+    def _chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` aimed at the event's chat (and its forum topic or business connection)."""
+        if "chat_id" not in params:
+            if self.chat_id is None:
+                raise RuntimeError(f"this {self.event.kind} update has no chat to send to")
+            params["chat_id"] = self.chat_id
+            message = self.event.message or {}
+            if message.get("is_topic_message") and "message_thread_id" in message:
+                params.setdefault("message_thread_id", message["message_thread_id"])
+            if "business_connection_id" in message:
+                params.setdefault("business_connection_id", message["business_connection_id"])
+        return params
+
+    async def _send(self, method: str, params: dict[str, Any]) -> Any:
+        return await self.call(method, **self._chat(params))
+
+    async def send_photo(self, photo: Any, **params: Any) -> Any:
+        """``photo``: a URL or file_id, or ``bytes`` / ``Path`` / a binary file to upload."""
+        return await self._send("sendPhoto", {"photo": photo, **params})
+
+    async def send_image(self, url: str, *, preview_url: str | None = None, **params: Any) -> Any:
+        """The cross-platform picture: ``sendPhoto`` (Telegram makes its own preview)."""
+        return await self.send_photo(url, **params)
+
+    async def send_document(self, document: Any, **params: Any) -> Any:
+        return await self._send("sendDocument", {"document": document, **params})
+
+    async def send_audio(self, audio: Any, **params: Any) -> Any:
+        return await self._send("sendAudio", {"audio": audio, **params})
+
+    async def send_video(self, video: Any, **params: Any) -> Any:
+        return await self._send("sendVideo", {"video": video, **params})
+
+    async def send_voice(self, voice: Any, **params: Any) -> Any:
+        return await self._send("sendVoice", {"voice": voice, **params})
+
+    async def send_animation(self, animation: Any, **params: Any) -> Any:
+        return await self._send("sendAnimation", {"animation": animation, **params})
+
+    async def send_sticker(self, sticker: Any, **params: Any) -> Any:
+        return await self._send("sendSticker", {"sticker": sticker, **params})
+
+    async def send_location(self, latitude: float, longitude: float, **params: Any) -> Any:
+        return await self._send(
+            "sendLocation", {"latitude": latitude, "longitude": longitude, **params}
+        )
+
+    async def send_contact(self, phone_number: str, first_name: str, **params: Any) -> Any:
+        return await self._send(
+            "sendContact", {"phone_number": phone_number, "first_name": first_name, **params}
+        )
+
+    async def send_poll(self, question: str, options: list[Any], **params: Any) -> Any:
+        """``options``: strings, or ``InputPollOption`` objects (``{"text": ...}``)."""
+        options = [{"text": o} if isinstance(o, str) else o for o in options]
+        return await self._send("sendPoll", {"question": question, "options": options, **params})
+
+    async def send_dice(self, **params: Any) -> Any:
+        return await self._send("sendDice", params)
+
+    async def send_chat_action(self, action: str = "typing", **params: Any) -> Any:
+        return await self._send("sendChatAction", {"action": action, **params})
+
+    # --- edits and answers -----------------------------------------------------------------
+
+    def _target_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Aim an edit at the callback query's message unless ``params`` name one."""
+        if "message_id" in params or "inline_message_id" in params:
+            return params if "inline_message_id" in params else self._chat(params)
+        query = self.event.raw.get("callback_query") if self.event.is_callback_query else None
+        if query and query.get("inline_message_id"):
+            params["inline_message_id"] = query["inline_message_id"]
+            return params
+        message = query.get("message") if query else None
+        if not isinstance(message, dict) or "message_id" not in message:
+            raise RuntimeError("name the message to edit: message_id= (or inline_message_id=)")
+        params["message_id"] = message["message_id"]
+        if "chat_id" not in params and isinstance(message.get("chat"), dict):
+            params["chat_id"] = message["chat"].get("id")
+        return self._chat(params)
+
+    async def edit_message_text(self, text: str, **params: Any) -> Any:
+        """Edit a message's text; by default the message whose button was pressed."""
+        return await self.call("editMessageText", text=text, **self._target_message(params))
+
+    async def edit_message_reply_markup(self, reply_markup: Any = None, **params: Any) -> Any:
+        """Replace (or, with ``None``, remove) a message's inline keyboard."""
+        if reply_markup is not None:
+            params["reply_markup"] = reply_markup
+        return await self.call("editMessageReplyMarkup", **self._target_message(params))
+
+    async def delete_message(self, message_id: int | None = None, **params: Any) -> Any:
+        """Delete a message of this chat; by default the event's (or the pressed button's)."""
+        if message_id is None:
+            message = self.event.message or {}
+            message_id = message.get("message_id")
+            if message_id is None:
+                raise RuntimeError("this update has no message to delete: pass message_id")
+        return await self._send("deleteMessage", {"message_id": message_id, **params})
+
+    async def answer_callback_query(self, text: str | None = None, **params: Any) -> Any:
+        """Answer the pressed button (stops its spinner); ``text`` shows as a notification."""
+        query = self._update_of("callback_query")
+        if text is not None:
+            params["text"] = text
+        return await self.call("answerCallbackQuery", callback_query_id=query["id"], **params)
+
+    async def answer_inline_query(self, results: list[Any], **params: Any) -> Any:
+        query = self._update_of("inline_query")
+        return await self.call(
+            "answerInlineQuery", inline_query_id=query["id"], results=results, **params
+        )
+
+    def _update_of(self, kind: str) -> dict[str, Any]:
+        if self.event.kind != kind:
+            raise RuntimeError(f"this is a {self.event.kind} update, not a {kind}")
+        return self.event.raw[kind]
 
 
 class TelegramConnector(Connector):

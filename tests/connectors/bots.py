@@ -53,3 +53,35 @@ async def catching_sender(context: Context) -> None:
         RECORDED.append({"error": str(exc), "type": type(exc).__name__})
     else:
         RECORDED.append({"error": None})
+
+
+async def rich_line(context: Context) -> None:
+    """A menu: buttons, a picture and a quick reply, each send awaited."""
+    sent = await context.send_buttons_template(  # type: ignore[attr-defined]
+        "Menu",
+        text="What would you like?",
+        actions=[{"type": "postback", "label": "Tea", "data": "BUY:tea"}],
+    )
+    await context.send(
+        {
+            "type": "image",
+            "originalContentUrl": "https://example.com/t.jpg",  # type: ignore[attr-defined]
+            "previewImageUrl": "https://example.com/t.jpg",
+        }
+    )
+    await context.send_text(
+        "More?", quick_reply=[{"type": "message", "label": "Again", "text": "again"}]
+    )
+    RECORDED.append({"sent": sent})
+
+
+async def rich_telegram(context: Context) -> None:
+    """A photo with an inline keyboard; a pressed button edits its message and answers."""
+    if context.event.raw.get("callback_query"):
+        edited = await context.edit_message_text("Thanks!")  # type: ignore[attr-defined]
+        answered = await context.answer_callback_query("Bought")  # type: ignore[attr-defined]
+        RECORDED.append({"edited": edited, "answered": answered})
+        return
+    keyboard = {"inline_keyboard": [[{"text": "Buy", "callback_data": "BUY:1"}]]}
+    sent = await context.send_photo(b"\x89PNG fake", caption="Tea", reply_markup=keyboard)  # type: ignore[attr-defined]
+    RECORDED.append({"sent": sent})

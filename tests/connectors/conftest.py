@@ -32,6 +32,7 @@ from tests.connectors import payloads
 from tests.connectors.bots import RECORDED
 from tests.fixtures.gateway import LiveGateway, write_config
 from tests.fixtures.platform_api import FakePlatform
+from tests.fixtures.schemas import assert_valid_calls
 
 LINE_SECRET = "5b2b0f6c7e9d4a1f8c3e2d1a0b9c8d7e"
 LINE_ACCESS_TOKEN = "line-long-lived-channel-access-token"
@@ -279,3 +280,12 @@ def telegram(gateway_pool: GatewayPool, platform: FakePlatform) -> Callable[...,
         return TelegramChannel(live, platform, channel["path"])
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def every_call_is_documented(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a test makes the gateway send is checked against the platform's published schema."""
+    fake = request.getfixturevalue("platform") if "platform" in request.fixturenames else None
+    yield
+    if fake is not None:
+        assert_valid_calls(fake.calls)

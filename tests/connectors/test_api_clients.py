@@ -136,7 +136,9 @@ async def test_line_5xx_retries_are_bounded_and_raise_lines_reason(http, fake_pl
     fake_platform.answer("/v2/bot/message/push", (503, {"message": "Service unavailable"}))
     waits = Waits()
     client = LineClient(http, LINE_TOKEN, fake_platform.origin, sleep=waits)
-    with pytest.raises(LineApiError, match="LINE API error 503: Service unavailable"):
+    with pytest.raises(
+        LineApiError, match=r"LINE API error 503 in POST /v2/bot/message/push: Service unavailable"
+    ):
         await client.push("U1", [{"type": "text", "text": "hi"}])
     assert len(fake_platform.calls) == MAX_ATTEMPTS
     assert len(waits.waits) == MAX_ATTEMPTS - 1

@@ -317,7 +317,7 @@ def test_line_test_success_and_failure(project, fake_platform, capsys):
         (
             401,
             {"message": "Authentication failed. Confirm that the access token is valid."},
-            "LINE API error 401: Authentication failed",
+            "LINE API error 401 in PUT /v2/bot/channel/webhook/endpoint: Authentication failed",
         ),
         (
             400,
