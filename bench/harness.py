@@ -19,6 +19,7 @@ from typing import Any
 from bench import loadgen, report
 from bench.payloads import write_line_bodies
 from bench.procs import CpuMeter, Proc, free_port, http_get
+from bench.redis_cluster import start_cluster
 from bench.tools import (
     BENCH,
     MONGO_LAUNCHER,
@@ -41,7 +42,7 @@ SERVER_CORE, LOAD_CORE = 0, 1
 GROWTH_STEPS = (10_000, 100_000)
 GROWTH_MAX_SIZE = 200_000
 
-ALL_DRIVERS = ("memory", "file", "redis", "mongo")
+ALL_DRIVERS = ("memory", "file", "redis", "redis-cluster", "mongo")
 #: Other processes using more CPU than this (in cores) make a run noisy: wait, or measure again.
 NOISE_CORES = 0.2
 
@@ -163,10 +164,10 @@ class Bench:
         for driver in ALL_DRIVERS:
             if self.settings.smoke and driver != "memory":
                 continue
-            if not driver_available(driver):
+            if not driver_available(driver.partition("-")[0]):
                 self.note(f"{driver} driver skipped: sessions/{driver}.py does not exist yet")
                 continue
-            if driver == "redis" and not self.tools.redis_server:
+            if driver.startswith("redis") and not self.tools.redis_server:
                 continue
             if driver == "mongo" and not self.tools.mongo_python:
                 continue
@@ -268,6 +269,15 @@ class Bench:
             redis.wait_port(rport)
             backends.append(redis)
             store = {"url": f"redis://127.0.0.1:{rport}/0"}
+        elif driver == "redis-cluster":
+            assert self.tools.redis_server
+            nodes, url = start_cluster(
+                self.tools.redis_server,
+                self.work / f"cluster-{rnd}",
+                lambda name, argv: self.proc(f"{name}-{rnd}", argv, LOAD_CORE),
+            )
+            backends.extend(nodes)
+            store = {"url": url, "cluster": True}
         elif driver == "mongo":
             mport = free_port()
             assert self.tools.mongo_python
@@ -289,7 +299,7 @@ class Bench:
         else:  # pragma: no cover
             raise ValueError(driver)
         config = self.work / f"bench_config_{driver}.py"
-        config.write_text(gateway_config(driver, store, origin))
+        config.write_text(gateway_config(driver.partition("-")[0], store, origin))
         argv = [
             *self.gateway_command(),
             "start",

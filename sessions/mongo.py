@@ -48,6 +48,11 @@ CLIENT_TIMEOUTS_MS = {
     # A server that accepts and then hangs: without it a call would wait forever.
     "socketTimeoutMS": 5000,
 }
+#: Replica sets: a write is acknowledged once a majority has it, so an election
+#: cannot roll back a lock or a session the gateway already counted as written;
+#: a write cut off by a step-down is retried once by the driver (retryable
+#: writes), then the event gets 503. A URL that sets these options wins.
+DURABILITY = {"w": "majority", "retryWrites": True}
 SESSION_TTL_INDEX = "touched_at_ttl"
 EVENT_TTL_INDEX = "expires_at_ttl"
 UNLOCK = {"$unset": {"lock_owner": "", "lock_expires": ""}}
@@ -88,9 +93,8 @@ class MongoStore(LeasedStore):
         if self._sessions is not None:
             return
         if self._client is None:
-            options = {
-                k: v for k, v in CLIENT_TIMEOUTS_MS.items() if k.lower() not in self._url_options
-            }
+            defaults = {**CLIENT_TIMEOUTS_MS, **DURABILITY}
+            options = {k: v for k, v in defaults.items() if k.lower() not in self._url_options}
             self._client = AsyncMongoClient(self._url, **options)
         database = self._client[self._database_name]
         try:

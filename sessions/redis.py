@@ -1,39 +1,90 @@
-"""The Redis driver: sessions shared by every process that reaches one server.
+"""The Redis driver: sessions shared by every process that reaches one Redis.
 
 Keys live under ``prefix`` in three namespaces, so sessions, locks and event
 claims can never be mistaken for one another whatever a session id contains::
 
     {prefix}session:{id}   the session, compact JSON, PX ``expires_in`` refreshed on write
     {prefix}lock:{id}      the owner token of the session's lock, PX ``lock_lease``
-    {prefix}event:{id}     a handled event's expiry time, PX ``event_ttl``
+    {prefix}event:{id}     a handled event's expiry time and claimant, PX ``event_ttl``
+
+On a Redis Cluster the id is wrapped in braces, a hash tag
+(``bottender:session:{line:U1}``, ``bottender:lock:{line:U1}``), so every key of
+one session hashes to one slot and each script runs on one node; on one server
+(or Sentinel) the names stay as above. :meth:`RedisStore._key`
+is the one place that names keys: anything stored per session goes through it.
 
 Every multi-step operation is a Lua script, so it is atomic on the server and
 costs one round trip: an event normally takes two (lock+read, write+unlock).
-The scripts touch two keys of one session, so a Redis Cluster would need the
-keys hash-tagged; this driver targets a single server (or a replicated one).
+Each script is safe to run twice, which is what lets a step that failed on a
+failover (lost connection, READONLY, CLUSTERDOWN, MOVED) be retried:
+
+* the lock scripts check the owner token, so a write whose lock vanished is
+  refused rather than applied (the event gets 503 and the platform redelivers);
+* a write retried after its first attempt did land finds its lock released and
+  is refused too: the redelivery then finds the event's delivery id in the
+  session and is acknowledged without running again;
+* an event claim records its claimant, so a retried claim is still ours.
+
+A write the master applied can still be lost with it in a failover; with
+``replica_acks`` a session write also waits (``WAIT``) until that many
+replicas have it, and fails (503, redelivery) when they do not confirm it.
+
+Where the topology is chosen (one server, Cluster, Sentinel): redis_topology.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
-from bottender.sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
-from bottender.sessions.redis_pipeline import AutoPipeline, Script
+from bottender.sessions.leases import (
+    DEFAULT_LOCK_LEASE_SECONDS,
+    Acquired,
+    LeasedStore,
+    new_token,
+)
+from bottender.sessions.redis_pipeline import AutoPipeline, ClusterAutoPipeline, Script
+from bottender.sessions.redis_topology import Topology
 from bottender.sessions.session import Session
 
 #: A dead server must fail the request quickly (503, the platform retries) rather than hang it.
 SOCKET_CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
 SCAN_BATCH = 500
+#: On a Cluster or behind Sentinel, a script that failed because a node failed
+#: over is sent again (the scripts are safe to repeat), at most this many times
+#: and not after ``STEP_RETRY_WINDOW`` seconds, before the event gets its 503.
+STEP_ATTEMPTS = 3
+STEP_RETRY_WINDOW = 2.0
+FAILOVER_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    TryAgainError,
+    ClusterError,
+    RedisClusterException,
+)
 
 # Re-taking a lock we already own is allowed, so a command retried after a lost
 # reply does not lock us out of our own session until the lease runs out.
@@ -75,18 +126,27 @@ return 0
 )
 # The expiry is decided by the store's clock (so tests can inject one); the
 # key's own TTL only cleans up claims that are already dead.
+# A claim is "<expiry> <claimant>"; the claimant's own retry finds it still theirs.
 CLAIM = Script(
     """
-local held = tonumber(redis.call('GET', KEYS[1]))
-if held and held > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+local value = redis.call('GET', KEYS[1])
+if value then
+  local held, claimant = string.match(value, '^(%S+) ?(.*)$')
+  if claimant == ARGV[4] then return 1 end
+  if tonumber(held) and tonumber(held) > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[4], 'PX', ARGV[3])
 return 1
 """
 )
 
 
 class RedisStore(LeasedStore):
-    """Sessions in Redis; ``url`` wins over ``host``/``port``/``password``/``db``."""
+    """Sessions in Redis; ``url`` wins over ``host``/``port``/``password``/``db``.
+
+    ``cluster=True`` (or ``startup_nodes``) talks to a Redis Cluster;
+    ``sentinels`` + ``service_name`` to the master a set of sentinels watch.
+    """
 
     driver = "redis"
 
@@ -98,6 +158,13 @@ class RedisStore(LeasedStore):
         port: int = 6379,
         password: str | None = None,
         db: int = 0,
+        cluster: bool = False,
+        startup_nodes: Sequence[Sequence[Any]] | None = None,
+        sentinels: Sequence[Sequence[Any]] | None = None,
+        service_name: str | None = None,
+        sentinel_password: str | None = None,
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 1.0,
         prefix: str = "bottender:",
         expires_in: float | None = None,
         event_ttl: float = DEFAULT_EVENT_TTL_SECONDS,
@@ -105,15 +172,33 @@ class RedisStore(LeasedStore):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(lock_lease=lock_lease, clock=clock)
-        self._url = url
-        self._server = {"host": host, "port": port, "password": password, "db": db}
-        self.display_url = redact_url(url) if url else f"redis://{host}:{port}/{db}"
+        self._topology = Topology.of(
+            url=url,
+            host=host,
+            port=port,
+            password=password,
+            db=db,
+            cluster=cluster,
+            startup_nodes=startup_nodes,
+            sentinels=sentinels,
+            service_name=service_name,
+            sentinel_password=sentinel_password,
+        )
+        self.topology = self._topology.kind
+        self.display_url = self._topology.display
+        if self.topology == "cluster" and ("{" in prefix or "}" in prefix):
+            raise ValueError(f"prefix {prefix!r}: no braces on a Redis Cluster (hash tags)")
+        if not isinstance(replica_acks, int) or replica_acks < 0:
+            raise ValueError(f"replica_acks must be a whole number >= 0, got {replica_acks!r}")
+        if replica_ack_timeout <= 0:
+            raise ValueError(f"replica_ack_timeout must be positive, got {replica_ack_timeout!r}")
+        self._acks = {"replica_acks": replica_acks, "replica_ack_timeout": replica_ack_timeout}
         self._prefix = prefix
         self.expires_in = expires_in
         self._session_ttl_ms = None if expires_in is None else _millis(expires_in * 60)
         self._event_ttl = event_ttl
         self._lease_ms = _millis(lock_lease)
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
 
     async def open(self) -> None:
         if self._redis is not None:
@@ -125,17 +210,22 @@ class RedisStore(LeasedStore):
             # (restart, idle timeout); more would only delay the 503.
             "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), retries=1),
         }
-        if self._url:
-            client = Redis.from_url(self._url, **options)
-        else:
-            client = Redis(**self._server, **options)
         try:
+            client = self._topology.connect(**options)
+        except (RedisError, RedisClusterException, OSError) as error:
+            raise StoreUnavailable(f"cannot reach Redis at {self.display_url}: {error}") from error
+        try:
+            if isinstance(client, RedisCluster):
+                await client.initialize()
             await client.ping()
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:
             await client.aclose()
             raise StoreUnavailable(f"cannot reach Redis at {self.display_url}: {error}") from error
         self._redis = client
-        self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT)
+        if isinstance(client, RedisCluster):
+            self._pipeline: AutoPipeline = ClusterAutoPipeline(client, SOCKET_TIMEOUT, **self._acks)
+        else:
+            self._pipeline = AutoPipeline(client, SOCKET_TIMEOUT, **self._acks)
 
     async def close(self) -> None:
         client, self._redis = self._redis, None
@@ -159,26 +249,39 @@ class RedisStore(LeasedStore):
             await redis.delete(self._key("session", key))
 
     async def all(self) -> AsyncIterator[Session]:
-        pattern = _glob_escape(self._prefix + "session:") + "*"
         with self._errors("listing sessions") as redis:
             batch: list[bytes] = []
-            async for name in redis.scan_iter(match=pattern, count=SCAN_BATCH):
+            async for name in self._scan("session"):
                 batch.append(name)
                 if len(batch) >= SCAN_BATCH:
-                    for session in self._decode_many(batch, await redis.mget(batch)):
+                    for session in self._decode_many(batch, await self._mget(redis, batch)):
                         yield session
                     batch = []
             if batch:
-                for session in self._decode_many(batch, await redis.mget(batch)):
+                for session in self._decode_many(batch, await self._mget(redis, batch)):
                     yield session
+
+    async def _scan(self, kind: str) -> AsyncIterator[bytes]:
+        """Every key of one namespace; on a Cluster, SCAN goes over every master."""
+        assert self._redis is not None
+        pattern = _glob_escape(f"{self._prefix}{kind}:") + "*"
+        async for name in self._redis.scan_iter(match=pattern, count=SCAN_BATCH):
+            yield name
+
+    @staticmethod
+    async def _mget(redis: Redis | RedisCluster, names: list[bytes]) -> list[bytes | None]:
+        """MGET; on a Cluster split per slot (sessions live in different slots)."""
+        if isinstance(redis, RedisCluster):
+            return await redis.mget_nonatomic(names)
+        return await redis.mget(names)
 
     async def claim_event(self, event_id: str) -> bool:
         now = self._clock()
         with self._errors(f"claiming event {event_id!r}"):
-            claimed = await self._pipeline.run(
+            claimed = await self._run(
                 CLAIM,
                 [self._key("event", event_id)],
-                [repr(now), repr(now + self._event_ttl), _millis(self._event_ttl)],
+                [repr(now), repr(now + self._event_ttl), _millis(self._event_ttl), new_token()],
             )
         return bool(claimed)
 
@@ -188,7 +291,7 @@ class RedisStore(LeasedStore):
 
     async def _try_acquire(self, key: str, token: str, *, read: bool) -> Acquired | None:
         with self._errors(f"locking session {key!r}"):
-            reply = await self._pipeline.run(
+            reply = await self._run(
                 ACQUIRE,
                 [self._key("lock", key), self._key("session", key)],
                 [token, self._lease_ms, "1" if read else "0"],
@@ -204,36 +307,62 @@ class RedisStore(LeasedStore):
 
     async def _renew(self, key: str, token: str) -> bool:
         with self._errors(f"renewing the lock on session {key!r}"):
-            return bool(
-                await self._pipeline.run(RENEW, [self._key("lock", key)], [token, self._lease_ms])
-            )
+            return bool(await self._run(RENEW, [self._key("lock", key)], [token, self._lease_ms]))
 
     async def _release(self, key: str, token: str, acquired: Acquired) -> None:
         with self._errors(f"unlocking session {key!r}"):
-            await self._pipeline.run(RELEASE, [self._key("lock", key)], [token])
+            await self._run(RELEASE, [self._key("lock", key)], [token])
 
     async def _write_release(self, key: str, token: str, session: Session) -> bool:
         ttl = "" if self._session_ttl_ms is None else self._session_ttl_ms
         with self._errors(f"writing session {key!r}"):
             return bool(
-                await self._pipeline.run(
+                await self._run(
                     WRITE_RELEASE,
                     [self._key("lock", key), self._key("session", key)],
                     [token, _encode(session), ttl],
+                    durable=True,
                 )
             )
 
+    async def _run(
+        self, script: Script, keys: list[str], args: list[Any], *, durable: bool = False
+    ) -> Any:
+        """Run one store step; on a Cluster or Sentinel, again if a failover failed it.
+
+        Only the store step is repeated, never the bot: every script is safe
+        to run twice (see the module docstring).
+        """
+        if self.topology == "single":
+            return await self._pipeline.run(script, keys, args, durable=durable)
+        started = time.monotonic()
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                return await self._pipeline.run(script, keys, args, durable=durable)
+            except FAILOVER_ERRORS:
+                if attempt == STEP_ATTEMPTS or time.monotonic() - started > STEP_RETRY_WINDOW:
+                    raise
+            await asyncio.sleep(0.05 * 4**attempt)  # 0.2 s, then 0.8 s: a failover's pace
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _key(self, kind: str, name: str) -> str:
+        """The key of ``kind`` for session (or event) ``name``.
+
+        On a Cluster the name is a hash tag, so every key of one session lands
+        in one slot and a script may touch them together.
+        """
+        if self.topology == "cluster":
+            return f"{self._prefix}{kind}:{{{name}}}"
         return f"{self._prefix}{kind}:{name}"
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[Redis]:
+    def _errors(self, doing: str) -> Iterator[Redis | RedisCluster]:
         """Every failure of the server becomes a StoreError that says what and where."""
         if self._redis is None:
             raise StoreError(f"Redis store at {self.display_url} is not open ({doing})")
         try:
             yield self._redis
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:
             raise StoreError(f"Redis at {self.display_url}: {doing} failed: {error}") from error
 
     def _decode(self, key: str, data: bytes) -> Session:

@@ -2,4 +2,5 @@
 
 from tests.fixtures.gateway import *  # noqa: F403
 from tests.fixtures.platform_api import *  # noqa: F403
+from tests.fixtures.redis_ha import *  # noqa: F403
 from tests.fixtures.servers import *  # noqa: F403

@@ -22,6 +22,7 @@ import pytest
 
 from bottender.sessions.session import HANDLED_LIMIT
 from tests.fixtures.gateway import write_config
+from tests.fixtures.redis_ha import SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 3
@@ -126,25 +127,33 @@ async def post_all(
         return await asyncio.gather(*(post(i) for i in update_ids))
 
 
-def store_options(driver: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict:
-    if driver == "file":
+def store_options(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict:
+    """The store config of a backend: a driver, on a Redis Cluster or Sentinel for redis-*."""
+    if backend == "file":
         return {"dirname": str(tmp_path / "sessions")}
-    if driver == "redis":
-        url = request.getfixturevalue("redis_server")
-        return {"url": url, "prefix": f"multiproc-{time.time_ns()}:"}
+    prefix = f"multiproc-{time.time_ns()}:"
+    if backend == "redis":
+        return {"url": request.getfixturevalue("redis_server"), "prefix": prefix}
+    if backend == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        return {"url": cluster.url, "cluster": True, "prefix": prefix}
+    if backend == "redis-sentinel":
+        sentinel = request.getfixturevalue("redis_sentinel")
+        return {"sentinels": sentinel.addresses, "service_name": SERVICE, "prefix": prefix}
     url = request.getfixturevalue("mongo_server").rstrip("/")
     return {"url": f"{url}/multiproc{time.time_ns()}"}
 
 
-@pytest.mark.parametrize("driver", ["file", "redis", "mongo"])
+@pytest.mark.parametrize("backend", ["file", "redis", "redis-cluster", "redis-sentinel", "mongo"])
 def test_three_processes_share_one_chat_without_losing_an_update(
-    driver: str, tmp_path: Path, request: pytest.FixtureRequest, fake_platform, start_gateways
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, fake_platform, start_gateways
 ) -> None:
+    driver = backend.partition("-")[0]
     config = write_config(
         tmp_path,
         app="tests.bots:counter",
         initial_state={"count": 0},
-        session={"driver": driver, "stores": {driver: store_options(driver, tmp_path, request)}},
+        session={"driver": driver, "stores": {driver: store_options(backend, tmp_path, request)}},
         channels={
             "telegram": {"enabled": True, "access_token": "T", "origin": fake_platform.origin}
         },

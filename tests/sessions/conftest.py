@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.redis_ha import SERVICE
 from tests.sessions.drivers import (
     DRIVERS,
     Backend,
@@ -15,6 +16,8 @@ from tests.sessions.drivers import (
     MemoryBackend,
     MongoBackend,
     RedisBackend,
+    RedisClusterBackend,
+    RedisSentinelBackend,
 )
 
 
@@ -25,6 +28,11 @@ def _backend(driver: str, request: pytest.FixtureRequest, tmp_path: Path) -> Bac
         return FileBackend(tmp_path / "sessions")
     if driver == "redis":
         return RedisBackend(request.getfixturevalue("redis_server"))
+    if driver == "redis-cluster":
+        return RedisClusterBackend(request.getfixturevalue("redis_cluster").url)
+    if driver == "redis-sentinel":
+        sentinel = request.getfixturevalue("redis_sentinel")
+        return RedisSentinelBackend(sentinel.addresses, SERVICE)
     return MongoBackend(request.getfixturevalue("mongo_server"))
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
 from bottender.sessions.base import SessionStore
 from bottender.sessions.file import FileStore
@@ -26,7 +28,7 @@ from bottender.sessions.mongo import MongoStore
 from bottender.sessions.redis import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
-DRIVERS = ["memory", "file", "redis", "mongo"]
+DRIVERS = ["memory", "file", "redis", "redis-cluster", "redis-sentinel", "mongo"]
 
 
 class FakeClock:
@@ -115,8 +117,12 @@ class RedisBackend(Backend):
     def build(self, **overrides: Any) -> SessionStore:
         return RedisStore(**{**self.options(), **overrides})
 
+    def client(self) -> Redis | RedisCluster:
+        """A plain client on the same server(s), to look behind the store's back."""
+        return Redis.from_url(self.url)
+
     async def keys(self, pattern: str = "*") -> list[bytes]:
-        redis = Redis.from_url(self.url)
+        redis = self.client()
         try:
             return [key async for key in redis.scan_iter(match=self.prefix + pattern)]
         finally:
@@ -129,11 +135,43 @@ class RedisBackend(Backend):
         await super().cleanup()
         keys = await self.keys()
         if keys:
-            redis = Redis.from_url(self.url)
+            redis = self.client()
             try:
-                await redis.delete(*keys)
+                for key in keys:  # one by one: on a Cluster they live in different slots
+                    await redis.delete(key)
             finally:
                 await redis.aclose()
+
+
+class RedisClusterBackend(RedisBackend):
+    """The redis driver on a 3-master Redis Cluster (keys hash-tagged by session)."""
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "cluster": True}
+
+    def client(self) -> RedisCluster:
+        return RedisCluster.from_url(self.url)
+
+
+class RedisSentinelBackend(RedisBackend):
+    """The redis driver on the master a set of sentinels watch."""
+
+    def __init__(self, sentinels: list[list[Any]], service_name: str) -> None:
+        super().__init__("")
+        self.sentinels = sentinels
+        self.service_name = service_name
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "sentinels": self.sentinels,
+            "service_name": self.service_name,
+            "prefix": self.prefix,
+        }
+
+    def client(self) -> Redis:
+        return Sentinel([tuple(address) for address in self.sentinels]).master_for(
+            self.service_name
+        )
 
 
 class MongoBackend(Backend):

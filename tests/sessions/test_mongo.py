@@ -299,3 +299,70 @@ async def test_a_corrupt_session_is_an_error_and_leaves_the_lock_free(
 
     async with asyncio.timeout(1), store.lock("line:U1"):
         pass
+
+
+# --- Replica sets: what an election may do to an event in flight ---
+# The MongoDB-compatible test server is a single node that reports no replica set, so an
+# election itself cannot be played here; what can be checked is the write concern and the
+# retryable writes the driver asks for, and that replica-set URLs are taken as they are.
+
+
+class SentWrites(monitoring.CommandListener):
+    """Every write command the client sends, with the write concern it carried."""
+
+    def __init__(self) -> None:
+        self.concerns: list[tuple[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("findAndModify", "update", "delete", "insert"):
+            self.concerns.append((event.command_name, event.command.get("writeConcern")))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_writes_wait_for_a_majority_and_are_retryable_by_default(
+    mongo_backend: MongoBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = SentWrites()
+    made = []
+
+    def client_with_listener(url: str, **options: Any) -> AsyncMongoClient:
+        made.append(options)
+        return AsyncMongoClient(url, event_listeners=[listener], **options)
+
+    monkeypatch.setattr("bottender.sessions.mongo.AsyncMongoClient", client_with_listener)
+    store = await mongo_backend.make()
+    async with store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"count": 1}))
+
+    assert made[0]["w"] == "majority" and made[0]["retryWrites"] is True
+    assert [name for name, _ in listener.concerns] == ["findAndModify", "update"]
+    assert all(concern == {"w": "majority"} for _, concern in listener.concerns)
+    assert await store.read("line:U1") == Session("line:U1", {"count": 1}, handled={})
+
+
+async def test_a_url_that_sets_its_write_concern_keeps_it(mongo_server: str) -> None:
+    store = MongoStore(f"{mongo_server}/bottender?w=1&retryWrites=false", collection_name="wc")
+    await store.open()
+    try:
+        assert store._client.write_concern.document == {"w": 1}
+        assert store._client.options.retry_writes is False
+        await store.write(Session("line:U1"))
+        assert await store.read("line:U1") == Session("line:U1")
+    finally:
+        await store._sessions.drop()
+        await store.close()
+
+
+async def test_a_replica_set_url_with_w_majority_is_taken_as_written(mongo_server: str) -> None:
+    host = mongo_server.removeprefix("mongodb://").rstrip("/")
+    url = f"mongodb://{host}/bottender?replicaSet=rs0&w=majority&serverSelectionTimeoutMS=300"
+    store = MongoStore(url)
+
+    # The test server is no member of rs0, so the driver finds no primary of that set.
+    with pytest.raises(StoreUnavailable, match=r"replicaSet=rs0.*rs0"):
+        await store.open()
