@@ -5,8 +5,8 @@
   through one process-wide aiohttp ClientSession, configured like the gateway's.
 
 Both serve ``/webhooks/telegram`` and ``/webhooks/line`` with the same uvicorn
-call as ``bottender start`` (server/serve.py): factory app, uvloop + httptools
-picked by uvicorn's "auto", one worker.
+call as ``bottender start`` (server/serve.py): factory app, uvloop, the h11 edge
+protocol with the default limits (server/edge.py), one worker.
 
     python -m bench.floors --floor 2 --port 18001 --origin http://127.0.0.1:18080
 """
@@ -25,6 +25,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from bottender.server.edge import uvicorn_options
+from bottender.server.limits import ServerLimits
 
 OK = b'{"ok":true}'
 FLOOR_ENV = "BENCH_FLOOR"
@@ -65,7 +68,9 @@ def create() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         http["client"] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0)
+            connector=aiohttp.TCPConnector(
+                limit=ServerLimits().max_api_connections, limit_per_host=0
+            )
         )
         try:
             yield
@@ -102,6 +107,7 @@ def main() -> None:
         log_level=args.log_level,
         timeout_graceful_shutdown=30,
         proxy_headers=True,
+        **uvicorn_options(ServerLimits()),
     )
 
 

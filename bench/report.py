@@ -208,7 +208,8 @@ def markdown(data: dict[str, Any]) -> str:
         add("- pinning: none (taskset missing or fewer than 2 CPUs)")
     add(
         "- servers: the gateway via `bottender start --config bench/.work/bench_config_<driver>.py"
-        " --host 127.0.0.1 --port P --log-level warning` (uvicorn, uvloop + httptools, 1 worker);"
+        " --host 127.0.0.1 --port P --log-level warning`"
+        " (uvicorn, uvloop, h11 edge protocol, 1 worker);"
         " the floors via the same `uvicorn.run(...)` call (bench/floors.py); Bottender 1.x via"
         " `NODE_ENV=production bottender start` (express); aiogram via aiohttp `web.run_app`"
     )

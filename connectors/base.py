@@ -87,16 +87,83 @@ def plain(value: Any) -> Any:
     return sdk_plain(value)
 
 
+#: Levels a store adds above a value of the state (document, session, state): the value is
+#: checked wrapped in as many lists, so what passes here can always be written (orjson writes
+#: at most 254 levels; a store's write must never fail after the bot's reply was sent).
+_STORE_NESTING = 4
+#: Bounds on a value copied from a webhook body into the session (a user, a chat…): real ones
+#: are a few hundred bytes and a few levels deep.
+MAX_COPIED_DEPTH = 16
+MAX_COPIED_BYTES = 16 * 1024
+#: The integers every store keeps exactly (BSON's int64).
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def json_copy(value: Any, what: str) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
     State must survive a round trip through any driver, so the memory store in
     development accepts exactly what Redis or MongoDB would in production.
     """
+    wrapped: Any = value
+    for _ in range(_STORE_NESTING):
+        wrapped = [wrapped]
     try:
-        return orjson.loads(orjson.dumps(value, option=_STRICT_JSON))
+        copied = orjson.loads(orjson.dumps(wrapped, option=_STRICT_JSON))
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
+    for _ in range(_STORE_NESTING):
+        copied = copied[0]
+    return copied
+
+
+def check_copied(value: Any, what: str) -> None:
+    """Refuse (:class:`BadRequest`) a body value that the session would keep but no store could.
+
+    Called while parsing, before the bot runs: a value the store cannot write would
+    otherwise fail the write after the bot's reply went out, and every redelivery would
+    send the reply again. Bounded in depth and size; integers within int64; object keys
+    free of NUL, a leading ``$`` and ``.`` (what MongoDB refuses). Platforms never send such.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_COPIED_DEPTH:
+                raise BadRequest(f"{what} is nested deeper than {MAX_COPIED_DEPTH} levels")
+            for key, child in item.items():
+                if "\0" in key or "." in key or key.startswith("$"):
+                    raise BadRequest(f"{what} has a key no store can keep")
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth > MAX_COPIED_DEPTH:
+                raise BadRequest(f"{what} is nested deeper than {MAX_COPIED_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
+            raise BadRequest(f"{what} holds an integer beyond 64 bits")
+    # Measured once the depth is known to be small (orjson refuses past 254 levels).
+    if len(orjson.dumps(value)) > MAX_COPIED_BYTES:
+        raise BadRequest(f"{what} is larger than {MAX_COPIED_BYTES} bytes")
+
+
+def text_field(raw: Mapping[str, Any], key: str, what: str, *, max_length: int = 256) -> None:
+    """Refuse a field that, when present, must be a string of bounded length."""
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or len(value) > max_length):
+        raise BadRequest(f"{what}.{key} must be a string of at most {max_length} characters")
+
+
+def single_header(headers: Mapping[str, str], name: str) -> tuple[str | None, str | None]:
+    """``(value, None)`` for a header sent at most once, ``(None, reason)`` for duplicates.
+
+    A proxy that reads the last of two values would disagree with one that reads the
+    first, so an authentication header sent twice is refused rather than guessed at.
+    """
+    getlist = getattr(headers, "getlist", None)
+    values = getlist(name) if getlist is not None else [v for v in [headers.get(name)] if v]
+    if len(values) > 1:
+        return None, f"{name} header sent more than once"
+    return (values[0] if values else None), None
 
 
 class Event:

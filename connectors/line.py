@@ -23,6 +23,8 @@ from bottender.connectors.base import (
     WrongRecipient,
     plain,
     sdk_plain,
+    single_header,
+    text_field,
 )
 from bottender.connectors.line_admin import LineAdmin
 from bottender.connectors.line_api import (
@@ -497,11 +499,13 @@ class LineConnector(Connector):
             return
         if isinstance(destination, str) and destination != self.bot_user_id:
             raise WrongRecipient(
-                f"destination {destination} is not the bot of channel {self.channel!r}"
+                f"destination {destination[:40]!r} is not the bot of channel {self.channel!r}"
             )
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
-        signature = headers.get("x-line-signature")
+        signature, duplicated = single_header(headers, "x-line-signature")
+        if duplicated:
+            return duplicated
         if not signature:
             return "missing X-Line-Signature header"
         expected = base64.b64encode(hmac.new(self._secret, body, hashlib.sha256).digest())
@@ -516,10 +520,9 @@ class LineConnector(Connector):
         self.check_destination(body)
         parsed: list[Event] = []
         for raw in events:
-            if not isinstance(raw, dict):
-                raise BadRequest("each LINE event is a JSON object")
+            check_event(raw)
             if raw.get("type") not in KNOWN_EVENT_TYPES:
-                logger.info("ignoring LINE event of unknown type %r", raw.get("type"))
+                logger.info("ignoring LINE event of unknown type %.40r", raw.get("type"))
                 continue
             if raw.get("replyToken") in VERIFY_REPLY_TOKENS:
                 continue
@@ -552,3 +555,33 @@ class LineConnector(Connector):
             self.client,
             reply_fallback_to_push=self.reply_fallback_to_push,
         )
+
+
+#: The most characters of an id (user, group, room, event) this connector accepts: LINE's
+#: are 33 (ids) and 26 (webhookEventId); the bound keeps a forged one out of session keys.
+MAX_ID_LENGTH = 128
+
+
+def check_event(raw: Any) -> None:
+    """Refuse (400) an event whose fields the runtime reads are not of the types LINE sends.
+
+    Only what the gateway itself reads or copies into the session is checked (type,
+    replyToken, source and its ids, webhookEventId, deliveryContext, message, postback);
+    the rest is the bot's to read from ``event.raw``.
+    """
+    if not isinstance(raw, dict):
+        raise BadRequest("each LINE event is a JSON object")
+    text_field(raw, "type", "event", max_length=64)
+    text_field(raw, "replyToken", "event", max_length=MAX_ID_LENGTH)
+    text_field(raw, "webhookEventId", "event", max_length=MAX_ID_LENGTH)
+    for name in ("source", "deliveryContext", "message", "postback"):
+        if raw.get(name) is not None and not isinstance(raw[name], dict):
+            raise BadRequest(f"event.{name} must be an object")
+    source = raw.get("source") or {}
+    text_field(source, "type", "event.source", max_length=64)
+    for field in SOURCE_ID_FIELDS.values():
+        text_field(source, field, "event.source", max_length=MAX_ID_LENGTH)
+    message = raw.get("message") or {}
+    text_field(message, "type", "event.message", max_length=64)
+    text_field(message, "text", "event.message", max_length=1_000_000)
+    text_field(raw.get("postback") or {}, "data", "event.postback", max_length=1_000_000)

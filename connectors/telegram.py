@@ -12,7 +12,15 @@ from typing import Any
 import aiohttp
 
 from bottender.connectors.api import PlatformApiError
-from bottender.connectors.base import REQUIRED, BadRequest, Connector, Context, Event
+from bottender.connectors.base import (
+    REQUIRED,
+    BadRequest,
+    Connector,
+    Context,
+    Event,
+    check_copied,
+    single_header,
+)
 from bottender.connectors.telegram_admin import TelegramAdmin
 from bottender.connectors.telegram_api import DEFAULT_ORIGIN, TelegramClient
 from bottender.sessions.session import Session
@@ -395,7 +403,9 @@ class TelegramConnector(Connector):
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         if not self.secret_token:
             return None
-        given = headers.get("x-telegram-bot-api-secret-token")
+        given, duplicated = single_header(headers, "x-telegram-bot-api-secret-token")
+        if duplicated:
+            return duplicated
         if given is None:
             return "missing X-Telegram-Bot-Api-Secret-Token header"
         if not hmac.compare_digest(given.encode(), self.secret_token.encode()):
@@ -408,10 +418,23 @@ class TelegramConnector(Connector):
             raise BadRequest("a Telegram update has an integer 'update_id'")
         for kind in UPDATE_KINDS:
             if isinstance(body.get(kind), dict):
-                return [TelegramEvent(body, kind)]
-        kinds = [key for key in body if key != "update_id"]
-        logger.info("ignoring Telegram update %s of unknown kind %s", update_id, kinds)
+                event = TelegramEvent(body, kind)
+                self._check_copied(event)
+                return [event]
+        kinds = [key for key in body if key != "update_id"][:5]
+        logger.info("ignoring Telegram update %s of unknown kind %.80r", update_id, kinds)
         return []
+
+    def _check_copied(self, event: TelegramEvent) -> None:
+        """Refuse (400), before the bot runs, what fill_session would copy but no store keep."""
+        copied = {
+            "from": event.sender,
+            "chat": event.chat,
+            "voter_chat": _dict(event.payload.get("voter_chat")),
+        }
+        for name, value in copied.items():
+            if value is not None:
+                check_copied(value, f"{event.kind}.{name}")
 
     def session_key(self, event: Event) -> str | None:
         chat_id = self._chat_id(event)
@@ -422,8 +445,9 @@ class TelegramConnector(Connector):
         chat = event.chat
         if chat is not None:
             return _id(chat)
-        if event.kind == "poll_answer" and event.payload.get("voter_chat"):
-            return _id(event.payload["voter_chat"])
+        voter_chat = _dict(event.payload.get("voter_chat"))
+        if event.kind == "poll_answer" and voter_chat:
+            return _id(voter_chat)
         sender = event.sender
         return _id(sender) if sender is not None else None
 

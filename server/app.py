@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bottender.connectors.base import BadRequest, Connector
+from bottender.connectors.base import BadRequest, Connector, Event
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
@@ -51,7 +51,7 @@ def _error(status: int, reason: str) -> JSONResponse:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing early (without reading it all) once it passes ``limit``."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
@@ -92,11 +92,26 @@ def _channel_field(connector: Connector) -> dict[str, str]:
 
 
 def _sessions(connector: Connector, fields: dict[str, Any]) -> list[str] | None:
-    """The session ids of a webhook's events, worked out only for a line being logged."""
+    """The session ids of a webhook's events, worked out only for a line being logged.
+
+    Never raises: the access line must be written even when ``session_key`` fails.
+    """
     events = fields.get("parsed")
     if events is None:
         return None
-    return session_ids(connector.session_key(event) for event in events)
+    try:
+        return session_ids(connector.session_key(event) for event in events)
+    except Exception as exc:
+        # The failure's traceback is logged where it was answered: one line here, no second.
+        logger.warning("%s: no session ids for the access line: %r", connector.platform, exc)
+        return None
+
+
+def _internal_error(platform: str, fields: dict[str, Any]) -> Response:
+    """Any unexpected exception: logged with its traceback, answered in the JSON error form."""
+    logger.exception("%s webhook failed unexpectedly", platform)
+    fields["error"] = "internal error"
+    return _error(500, "internal error")
 
 
 class Gateway:
@@ -128,12 +143,16 @@ class Gateway:
         )
         self.http: aiohttp.ClientSession | None = None
         self.background: set[asyncio.Task[None]] = set()
+        #: Webhooks being answered now, held under ``limits.max_requests_in_flight``.
+        self.in_flight = 0
 
     async def start(self) -> None:
         await self.store.open()
-        # One pooled client per process; limit_per_host=0 lets every event call at once.
+        # One pooled client per process, with at most max_api_connections sockets: a burst
+        # of events queues for them instead of opening thousands at once.
+        limit = self.config.limits.max_api_connections
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0),
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
         )
         for connector in self.connectors:
@@ -184,7 +203,7 @@ class Gateway:
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
             try:
-                response = await self._answer(request, connector, deadline, fields, started)
+                response = await self._admit(request, connector, deadline, fields, started)
                 status = response.status_code
                 return response
             finally:
@@ -212,6 +231,20 @@ class Gateway:
 
         return webhook
 
+    async def _admit(
+        self,
+        request: Request,
+        connector: Connector,
+        deadline: float,
+        fields: dict[str, Any],
+        started: float,
+    ) -> Response:
+        """The answer, never a bare exception: anything unexpected is a JSON 500."""
+        try:
+            return await self._answer(request, connector, deadline, fields, started)
+        except Exception:
+            return _internal_error(connector.platform, fields)
+
     async def _answer(
         self,
         request: Request,
@@ -220,7 +253,6 @@ class Gateway:
         fields: dict[str, Any],
         started: float,
     ) -> Response:
-        platform = connector.platform
         limit = self.config.max_body_size
         try:
             body = await read_body(request, limit)
@@ -249,8 +281,35 @@ class Gateway:
             return _error(exc.status, str(exc))
         if not events:
             return Response(OK_BODY, media_type="application/json")
+        most = self.config.limits.max_events_per_body
+        if len(events) > most:
+            fields["error"] = "too many events"
+            return _error(400, f"more than {most} events in one body")
         fields["events"] = len(events)
         fields["parsed"] = events
+        # Counted once authenticated and parsed: no unauthenticated client can take a slot.
+        limit = self.config.limits.max_requests_in_flight
+        if self.in_flight >= limit:
+            fields["error"] = "too many requests in flight"
+            response = _error(503, f"more than {limit} requests in flight; retry later")
+            response.headers["Retry-After"] = "1"
+            return response
+        self.in_flight += 1
+        try:
+            return await self._run(connector, events, deadline, fields, started)
+        finally:
+            self.in_flight -= 1
+
+    async def _run(
+        self,
+        connector: Connector,
+        events: list[Event],
+        deadline: float,
+        fields: dict[str, Any],
+        started: float,
+    ) -> Response:
+        """Run the events; the answer when their sessions are written or at the deadline."""
+        platform = connector.platform
         task = asyncio.create_task(self.runtime.handle_events(connector, events))
         try:
             finished = await _finished_within(task, deadline)

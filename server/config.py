@@ -22,6 +22,7 @@ from dotenv import load_dotenv
 
 from bottender.connectors import registry
 from bottender.connectors.base import REQUIRED, json_copy
+from bottender.server.limits import ServerLimits, server_limits
 
 App = Callable[[Any], Awaitable[None]]
 
@@ -48,6 +49,8 @@ class Config:
     #: Enabled channels only, each with its defaults filled in.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 def load_config(
@@ -98,6 +101,10 @@ def load_config(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    try:
+        limits = server_limits(server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     return Config(
         path=config_path,
@@ -109,6 +116,7 @@ def load_config(
         store_options=dict(store_options),
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
+        limits=limits,
     )
 
 

@@ -24,21 +24,35 @@ import uvicorn.config
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-#: Values that need no quoting in key=value form.
-_BARE = re.compile(r"^[A-Za-z0-9_.:/@,+-]+$")
+#: Values that need no quoting in key=value form (no comma: it separates list items).
+_BARE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
 
 access_logger = logging.getLogger("bottender.access")
 
 
+def _quoted(text: str) -> str:
+    """A JSON string literal in ASCII: no newline of any kind, NUL or raw quote survives."""
+    return json.dumps(text, ensure_ascii=True)
+
+
 def _value(value: Any) -> str:
+    """One value, as one token that no content can break out of (log injection).
+
+    Bare when it is made of safe characters only; otherwise a quoted, escaped
+    string. A list whose items are all bare is joined with commas; any other
+    list is written as one quoted JSON array, so its items stay distinct.
+    """
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, list | tuple | set | frozenset):
-        return ",".join(str(v) for v in value) or "-"
+        items = [str(v) for v in value]
+        if all(_BARE.fullmatch(item) for item in items):
+            return ",".join(items) or "-"
+        return _quoted(json.dumps(items, ensure_ascii=True, separators=(",", ":")))
     text = str(value)
-    return text if _BARE.match(text) else json.dumps(text, ensure_ascii=False)
+    return text if _BARE.fullmatch(text) else _quoted(text)
 
 
 def key_values(fields: Mapping[str, Any]) -> str:

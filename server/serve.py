@@ -21,6 +21,7 @@ import uvicorn
 from bottender.server.asgi import APP_ENV, CONFIG_ENV, POLLING_ENV
 from bottender.server.channels import skipped_for_polling
 from bottender.server.config import Config
+from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
 from bottender.server.stores import build_store
 
@@ -95,6 +96,8 @@ def serve(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
+        # The edge's limits (server/edge.py): header size, read timeouts, connections.
+        **uvicorn_options(config.limits),
     )
     return 0
 

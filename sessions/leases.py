@@ -35,6 +35,9 @@ DEFAULT_LOCK_LEASE_SECONDS = 30.0
 #: Waiting for a lock another process holds: first and longest pause between tries.
 FIRST_RETRY_DELAY = 0.002
 MAX_RETRY_DELAY = 0.05
+#: Giving back a lock after a failed release: first and longest pause between tries.
+FIRST_RELEASE_RETRY_DELAY = 0.05
+MAX_RELEASE_RETRY_DELAY = 1.0
 
 
 @dataclass(slots=True)
@@ -91,6 +94,8 @@ class LeasedStore(SessionStore):
         self._clock = clock
         self._local = KeyedLock()
         self._renewals = _Renewals(self)
+        #: Releases being retried after a store outage (kept so they are not collected).
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @abstractmethod
     async def _try_acquire(self, key: str, token: str, *, read: bool) -> Acquired | None:
@@ -186,13 +191,40 @@ class LeasedStore(SessionStore):
     async def _release_quietly(self, key: str, token: str, acquired: Acquired) -> None:
         """Release even when the holder is being cancelled; never mask the holder's outcome.
 
-        A failed release only delays the next holder until the lease runs out,
-        so it is logged rather than raised.
+        A failed release is logged rather than raised, and retried in the
+        background (:meth:`_retry_release`), so a store outage of a few seconds
+        stalls the session for a few seconds rather than for the whole lease.
         """
         try:
             await asyncio.shield(self._release(key, token, acquired))
         except StoreError as error:
-            logger.warning("could not release the lock on session %r: %s", key, error)
+            logger.warning("could not release the lock on session %r (retrying): %s", key, error)
+            task = asyncio.get_running_loop().create_task(self._retry_release(key, token, acquired))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    async def _retry_release(self, key: str, token: str, acquired: Acquired) -> None:
+        """Try the release again with backoff until it lands or the lease has run out.
+
+        The release only deletes the lock if it still holds our token, so a
+        retry never frees another owner's lock; once the lease is over there is
+        nothing left to give back, which bounds the retries.
+        """
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + self._lock_lease
+        delay = FIRST_RELEASE_RETRY_DELAY
+        while loop.time() + delay < expires:
+            await asyncio.sleep(delay)
+            try:
+                await self._release(key, token, acquired)
+            except StoreError:
+                delay = min(delay * 2, MAX_RELEASE_RETRY_DELAY)
+                continue
+            except Exception as error:  # the store was closed meanwhile: nothing to retry
+                logger.debug("gave up releasing the lock on session %r: %s", key, error)
+                return
+            logger.info("released the lock on session %r after the store came back", key)
+            return
 
 
 class _Renewals:

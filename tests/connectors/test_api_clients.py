@@ -325,4 +325,6 @@ def test_gateway_shares_one_pooled_client(make_gateway, fake_platform):
     gateway = live.gateway
     assert gateway.http is not None
     assert {id(c.client._http) for c in gateway.connectors} == {id(gateway.http)}
-    assert gateway.http.connector.limit == 0  # no pool cap: every event may call at once
+    # A bounded pool (server.max_api_connections): a burst of events queues for sockets.
+    assert gateway.http.connector.limit == 100
+    assert gateway.http.connector.limit_per_host == 0
