@@ -77,6 +77,9 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
             ratios[f"{platform}: gateway-{driver} / gateway-memory"] = ratio(
                 rps(f"gateway-{driver}", platform), gw
             )
+        ratios[f"{platform}: gateway-redis-immediate / gateway-redis"] = ratio(
+            rps("gateway-redis-immediate", platform), rps("gateway-redis", platform)
+        )
     ratios["telegram: gateway-memory / aiogram"] = ratio(
         rps("gateway-memory", "telegram"), rps("aiogram", "telegram")
     )

@@ -358,6 +358,10 @@ class Connector(ABC):
     def fill_session(self, session: Session, event: Event) -> None:
         """Copy who the conversation is with (user, group, room, channel) from the event."""
 
+    def mark_replayed(self, event: Event) -> None:
+        """Note that ``event`` is run again from the durable inbox (its first run may have
+        sent messages before its process died); a platform may send differently then."""
+
     @abstractmethod
     def create_context(self, event: Event, session: Session | None) -> Context:
         """The context the bot is handed for ``event``."""

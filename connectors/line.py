@@ -33,6 +33,7 @@ from bottender.connectors.line_api import (
     LineApiError,
     LineClient,
     is_reply_token_refused,
+    push_retry_key,
 )
 from bottender.sessions.session import Session
 
@@ -142,6 +143,8 @@ class LineContext(Context):
         self._replies: list[dict[str, Any]] = []
         self._pushes: list[dict[str, Any]] = []
         self._reply_fallback_to_push = reply_fallback_to_push
+        #: Push calls made so far for this event: the next one's position in its retry key.
+        self._pushed = 0
 
     async def send_text(self, text: str, *, quick_reply: Any = None, **fields: Any) -> None:
         """Buffer a text message: replied when the event has a reply token, else pushed.
@@ -347,10 +350,17 @@ class LineContext(Context):
             try:
                 await self.client.reply(token, first)
             except LineApiError as exc:
-                if not (self._reply_fallback_to_push and is_reply_token_refused(exc)):
+                if self.event.is_redelivery and is_reply_token_refused(exc):
+                    # Most likely used by this event's first run, whose process died before
+                    # writing the session: that reply went out; sending it again would repeat
+                    # it. The overflow is pushed again under the same retry keys: LINE drops
+                    # what the first run already pushed.
+                    logger.warning("reply token of a redelivered event refused: not sent again")
+                elif not (self._reply_fallback_to_push and is_reply_token_refused(exc)):
                     raise
-                logger.warning("reply token refused (%s); pushing instead", exc.reason)
-                overflow = first + overflow
+                else:
+                    logger.warning("reply token refused (%s); pushing instead", exc.reason)
+                    overflow = first + overflow
             pushes = overflow + pushes
         elif replies:
             pushes = replies + pushes
@@ -361,8 +371,15 @@ class LineContext(Context):
             raise RuntimeError(
                 f"cannot push {len(pushes)} LINE message(s): the event names no user, group or room"
             )
-        for start in range(0, len(pushes), MAX_MESSAGES_PER_CALL):
-            await self.client.push(to, pushes[start : start + MAX_MESSAGES_PER_CALL])
+        event_id = self.event.raw.get("webhookEventId")
+        for position, start in enumerate(range(0, len(pushes), MAX_MESSAGES_PER_CALL)):
+            # Keyed by the event and the call's position: a replay's pushes are dropped by LINE.
+            await self.client.push(
+                to,
+                pushes[start : start + MAX_MESSAGES_PER_CALL],
+                retry_key=push_retry_key(event_id, self._pushed + position),
+            )
+        self._pushed += -(-len(pushes) // MAX_MESSAGES_PER_CALL)
 
 
 def quick_reply_of(actions: Any) -> Any:
@@ -545,6 +562,13 @@ class LineConnector(Connector):
             session.group = {"id": source["groupId"]}
         if source.get("roomId"):
             session.room = {"id": source["roomId"]}
+
+    def mark_replayed(self, event: Event) -> None:
+        """A replay from the inbox is a redelivery, as LINE itself marks its own."""
+        context = event.raw.get("deliveryContext")
+        if not isinstance(context, dict):
+            context = event.raw["deliveryContext"] = {}
+        context["isRedelivery"] = True
 
     def create_context(self, event: Event, session: Session | None) -> LineContext:
         assert isinstance(event, LineEvent)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,7 +20,11 @@ from bottender.connectors.api import (
     request_json,
 )
 
+logger = logging.getLogger("bottender.line")
+
 DEFAULT_ORIGIN = "https://api.line.me"
+#: Namespace of the push retry keys derived from webhook event ids (uuid5).
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1d3c1e-6c55-4d8e-9a49-0f3c5d1b2a7e")
 #: LINE serves message content (what users sent) from a host of its own.
 DEFAULT_DATA_ORIGIN = "https://api-data.line.me"
 #: Chunks of downloaded content, as they are handed on.
@@ -111,14 +116,29 @@ class LineClient:
             retry_after=_retry_refused_only,
         )
 
-    async def push(self, to: str, messages: list[dict[str, Any]]) -> Any:
-        # The retry key makes LINE accept a retried push once only.
-        return await self.call(
-            "POST",
-            "/v2/bot/message/push",
-            {"to": to, "messages": messages},
-            headers={"X-Line-Retry-Key": str(uuid.uuid4())},
-        )
+    async def push(
+        self, to: str, messages: list[dict[str, Any]], *, retry_key: str | None = None
+    ) -> Any:
+        """Push; LINE accepts one push per ``X-Line-Retry-Key`` and drops the others.
+
+        ``retry_key`` (a UUID) makes a push idempotent beyond this call's own
+        retries: a replayed event pushing with the same key is dropped by LINE,
+        which answers 409, taken here as success (the messages went out before).
+        Without it, a fresh key still covers this call's retries.
+        """
+        key = retry_key or str(uuid.uuid4())
+        try:
+            return await self.call(
+                "POST",
+                "/v2/bot/message/push",
+                {"to": to, "messages": messages},
+                headers={"X-Line-Retry-Key": key},
+            )
+        except LineApiError as error:
+            if error.status != 409:
+                raise
+            logger.info("LINE push with retry key %s was already accepted: not sent again", key)
+            return error.body
 
     async def get_bot_info(self) -> dict[str, Any]:
         """``userId`` (the ``destination`` of the bot's webhooks), ``displayName``, ..."""
@@ -212,3 +232,14 @@ def _reason(body: Any) -> str:
         )
         return f"{message} ({extra})" if extra else message
     return str(body or "no response body")
+
+
+def push_retry_key(webhook_event_id: str | None, position: int) -> str | None:
+    """The retry key of an event's ``position``-th push call: the same on every replay.
+
+    A UUID (LINE requires one) derived from the event's ``webhookEventId``;
+    ``None`` for an event without one (a fresh key is drawn per call).
+    """
+    if not webhook_event_id:
+        return None
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{webhook_event_id}:{position}"))

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from bottender.connectors.base import BadRequest, Connector, Event
 from bottender.server.channels import build_connectors
 from bottender.server.config import Config
+from bottender.server.dispatch import ACK_DEADLINE, Dispatcher, Overloaded
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
 from bottender.server.polling import Poller, pollers
 from bottender.server.runtime import Runtime
@@ -61,29 +62,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _finished_within(task: asyncio.Task[None], seconds: float) -> bool:
-    """Wait for ``task`` at most ``seconds``, never cancelling it; ``True`` if it ended.
-
-    The same as ``wait_for(shield(task), timeout)`` without its extra future,
-    task hops and exception plumbing: one future and one timer per webhook.
-    """
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
-
-    def wake(_: object) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = loop.call_later(seconds, wake, None)
-    task.add_done_callback(wake)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        task.remove_done_callback(wake)
-    return task.done()
 
 
 def _channel_field(connector: Connector) -> dict[str, str]:
@@ -125,6 +103,7 @@ class Gateway:
         connectors: list[Connector] | None = None,
         clock: Callable[[], float] = time.time,
         polling: bool = False,
+        ingest_only: bool = False,
     ) -> None:
         self.config = config
         self.store = store if store is not None else build_store(config, clock=clock)
@@ -142,9 +121,21 @@ class Gateway:
             clock=clock,
         )
         self.http: aiohttp.ClientSession | None = None
-        self.background: set[asyncio.Task[None]] = set()
+        # Inbox entries name their channel; recovery finds its connector by that name.
+        self.dispatcher = Dispatcher(
+            self.runtime,
+            self.store,
+            {c.channel: c for c in self.connectors},
+            max_pending=config.inbox_max_pending,
+            run_entries=not ingest_only,
+        )
         #: Webhooks being answered now, held under ``limits.max_requests_in_flight``.
         self.in_flight = 0
+
+    @property
+    def background(self) -> set[asyncio.Task[None]]:
+        """Events still running after their answer went out; shutdown waits for them."""
+        return self.dispatcher.background
 
     async def start(self) -> None:
         await self.store.open()
@@ -158,6 +149,11 @@ class Gateway:
         for connector in self.connectors:
             await connector.start(self.http)
             connector.serving()
+        await self.dispatcher.start(
+            immediate_channels=[
+                name for name, c in self.config.channels.items() if c.get("ack") == "immediate"
+            ]
+        )
         if self.polling:
             self.pollers = pollers(self.connectors, self.runtime, self.store, self._unregister)
             for poller in self.pollers:
@@ -180,19 +176,17 @@ class Gateway:
             for task in pending:
                 logger.error("abandoning a poller still running after %.0f s", grace)
                 task.cancel()
-        if self.background:
-            logger.info("waiting for %d event(s) still running", len(self.background))
-            _, pending = await asyncio.wait(self.background, timeout=grace)
-            for task in pending:
-                logger.error("abandoning an event still running after %.0f s", grace)
-                task.cancel()
+        await self.dispatcher.stop(grace)
         if self.http is not None:
             await self.http.close()
         await self.store.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
-        deadline = self.config.channels.get(connector.channel, {}).get(
-            "deadline", connector.default_deadline
+        channel = self.config.channels.get(connector.channel, {})
+        # When the platform gets its answer: the channel's deadline and ack (server/dispatch.py).
+        when = (
+            channel.get("deadline", connector.default_deadline),
+            channel.get("ack", ACK_DEADLINE),
         )
         platform = connector.platform
 
@@ -203,7 +197,7 @@ class Gateway:
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
             try:
-                response = await self._admit(request, connector, deadline, fields, started)
+                response = await self._admit(request, connector, when, fields, started)
                 status = response.status_code
                 return response
             finally:
@@ -235,13 +229,13 @@ class Gateway:
         self,
         request: Request,
         connector: Connector,
-        deadline: float,
+        when: tuple[float, str],
         fields: dict[str, Any],
         started: float,
     ) -> Response:
         """The answer, never a bare exception: anything unexpected is a JSON 500."""
         try:
-            return await self._answer(request, connector, deadline, fields, started)
+            return await self._answer(request, connector, when, fields, started)
         except Exception:
             return _internal_error(connector.platform, fields)
 
@@ -249,7 +243,7 @@ class Gateway:
         self,
         request: Request,
         connector: Connector,
-        deadline: float,
+        when: tuple[float, str],
         fields: dict[str, Any],
         started: float,
     ) -> Response:
@@ -296,7 +290,7 @@ class Gateway:
             return response
         self.in_flight += 1
         try:
-            return await self._run(connector, events, deadline, fields, started)
+            return await self._run(connector, events, body, when, fields, started)
         finally:
             self.in_flight -= 1
 
@@ -304,35 +298,35 @@ class Gateway:
         self,
         connector: Connector,
         events: list[Event],
-        deadline: float,
+        body: bytes,
+        when: tuple[float, str],
         fields: dict[str, Any],
         started: float,
     ) -> Response:
-        """Run the events; the answer when their sessions are written or at the deadline."""
+        """Run the events; the answer when their sessions are written, at the deadline
+        or at once (``ack``), past the deadline only once the durable inbox has them."""
         platform = connector.platform
-        task = asyncio.create_task(self.runtime.handle_events(connector, events))
+        deadline, ack = when
         try:
-            finished = await _finished_within(task, deadline)
-        except asyncio.CancelledError:
-            # The platform hung up; the events still finish and are waited for at shutdown.
-            self._keep_in_background(task, connector, fields, started)
-            raise
-        if not finished:
-            logger.info("%s event past its %.1f s deadline: answering now", platform, deadline)
-            fields["answered"] = "deadline"
-            self._keep_in_background(task, connector, fields, started)
-            return Response(OK_BODY, media_type="application/json")
-        if task.cancelled():
-            self._keep_in_background(task, connector, fields, started)
-            raise asyncio.CancelledError
-        error = task.exception()
-        if isinstance(error, StoreError):
+            fields["answered"] = await self.dispatcher.accept(
+                connector.channel,
+                connector,
+                events,
+                body,
+                deadline=deadline,
+                ack=ack,
+                on_background=lambda task: self._keep_in_background(
+                    task, connector, fields, started
+                ),
+            )
+        except Overloaded as error:
+            logger.warning("%s webhook refused: %s", platform, error)
+            fields["error"] = "inbox full"
+            return _error(503, "too many events pending; retry later")
+        except StoreError as error:
             logger.error("%s webhook: session store failed: %s", platform, error)
             fields["error"] = "session store unavailable"
             return _error(503, "session store unavailable")
-        if error is not None:
-            raise error
-        fields["answered"] = "done"
         return Response(OK_BODY, media_type="application/json")
 
     def _keep_in_background(
@@ -342,11 +336,9 @@ class Gateway:
         fields: dict[str, Any],
         started: float,
     ) -> None:
-        """Keep a past-deadline task for shutdown to wait on; log a line when it ends."""
-        self.background.add(task)
+        """Log a line when an event answered before it finished ends."""
 
         def done(finished: asyncio.Task[None]) -> None:
-            self.background.discard(finished)
             error = None if finished.cancelled() else finished.exception()
             if error is not None:
                 logger.error("event finished after its answer failed: %s", error)
@@ -412,4 +404,5 @@ def create_app(config: Config, **gateway_options: Any) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: refused_route}
     )
     app.state.gateway = gateway
+    app.state.inbox_stats = gateway.dispatcher.stats
     return app

@@ -9,7 +9,7 @@ from bottender.connectors.base import Connector
 from bottender.server.config import Config, ConfigError
 
 #: Keys of a channel's config that are the server's business, not the connector's.
-SERVER_KEYS = ("enabled", "deadline", "platform")
+SERVER_KEYS = ("enabled", "deadline", "platform", "ack")
 
 
 def build_connectors(config: Config, *, polling_only: bool = False) -> list[Connector]:

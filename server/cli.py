@@ -93,8 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated proxy addresses whose X-Forwarded-* headers are trusted"
         " (default $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts every client)",
     )
+    start.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="answer webhooks and fill the durable inbox; leave running the events of"
+        ' channels with ack "immediate" to `bottender worker`',
+    )
     _add_config_options(start)
     start.set_defaults(handler=cmd_start)
+
+    worker = commands.add_parser("worker", help="run events from the durable inbox, no HTTP")
+    worker.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    _add_config_options(worker)
+    worker.set_defaults(handler=cmd_worker)
 
     dev = commands.add_parser(
         "dev", help="serve with reload behind a tunnel, with the webhooks pointed at it"
@@ -178,7 +190,16 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
         polling=args.polling,
+        ingest_only=args.ingest_only,
     )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bottender.server.worker import run_worker
+
+    asyncio.run(run_worker(config))
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -30,7 +30,11 @@ DRIVERS = ("memory", "file", "redis", "mongo")
 DEFAULT_CONFIG_FILE = "bottender_config.py"
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 #: Options of every channel that are the server's, whatever its platform.
-SERVER_CHANNEL_KEYS = ("enabled", "platform", "path", "deadline")
+SERVER_CHANNEL_KEYS = ("enabled", "platform", "path", "deadline", "ack")
+#: When a channel's webhooks are answered: at the deadline (default) or once the inbox has them.
+ACKS = ("deadline", "immediate")
+#: Inbox entries one process holds at most before answering 503 (server/dispatch.py).
+DEFAULT_INBOX_MAX_PENDING = 1000
 
 
 class ConfigError(Exception):
@@ -49,6 +53,7 @@ class Config:
     #: Enabled channels only, each with its defaults filled in.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    inbox_max_pending: int = DEFAULT_INBOX_MAX_PENDING
     #: The HTTP edge's limits (``server.*`` keys; server/limits.py).
     limits: ServerLimits = field(default_factory=ServerLimits)
 
@@ -101,6 +106,11 @@ def load_config(
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
+    max_pending = server.get("inbox_max_pending", DEFAULT_INBOX_MAX_PENDING)
+    if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+        raise ConfigError(
+            f"server.inbox_max_pending must be a positive integer, got {max_pending!r}"
+        )
     try:
         limits = server_limits(server)
     except ValueError as exc:
@@ -116,6 +126,7 @@ def load_config(
         store_options=dict(store_options),
         channels=_channels(getattr(module, "channels", {})),
         max_body_size=max_body_size,
+        inbox_max_pending=max_pending,
         limits=limits,
     )
 
@@ -219,6 +230,9 @@ def _fill_channel(name: str, channel: dict[str, Any], connector: Any) -> dict[st
         raise ConfigError(
             f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
         )
+    ack = channel.setdefault("ack", ACKS[0])
+    if ack not in ACKS:
+        raise ConfigError(f"channels.{name}.ack must be one of {ACKS}, got {ack!r}")
     return channel
 
 

@@ -30,6 +30,9 @@ class Runtime:
         expires_in: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        #: Seconds a handled delivery id is kept however many newer events follow
+        #: (set by the dispatcher from the inbox's lease; see Session.record_handled).
+        self.handled_keep_for = 0.0
         self.app = app
         self.store = store
         self.initial_state = initial_state
@@ -93,7 +96,9 @@ class Runtime:
             if await self._run_bot(context, connector.platform, key):
                 session.last_activity = self.clock()
                 if delivery_id is not None:
-                    session.record_handled(delivery_id, session.last_activity)
+                    session.record_handled(
+                        delivery_id, session.last_activity, self.handled_keep_for
+                    )
                 checkout.save(session)
         context.mark_ended()
         return context

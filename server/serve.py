@@ -18,7 +18,7 @@ from types import FrameType
 
 import uvicorn
 
-from bottender.server.asgi import APP_ENV, CONFIG_ENV, POLLING_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV, POLLING_ENV
 from bottender.server.channels import skipped_for_polling
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
@@ -68,6 +68,7 @@ def serve(
     log_format: str = "text",
     forwarded_allow: str | None = None,
     polling: bool = False,
+    ingest_only: bool = False,
 ) -> int:
     asyncio.run(_check_store(config))
     if polling:
@@ -82,6 +83,8 @@ def serve(
     export_config(config, polling=polling)
     # uvicorn re-raises a SIGTERM it handled gracefully: make that a clean exit (status 0).
     signal.signal(signal.SIGTERM, _exit_zero)
+    if ingest_only:
+        os.environ[INGEST_ONLY_ENV] = "1"
     uvicorn.run(
         "bottender.server.asgi:create",
         factory=True,

@@ -8,7 +8,7 @@ session is encoded; nothing outside its module knows the format.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
@@ -44,6 +44,62 @@ class Checkout:
 
     def save(self, session: Session) -> None:
         self.to_save = session
+
+
+@dataclass(slots=True)
+class InboxEntry:
+    """One webhook body acknowledged before its events finished.
+
+    ``id`` is derived from the events' delivery ids when they all have one, so a
+    platform's resend of the same body lands on the same entry instead of a twin.
+    ``previous_owner`` is filled in by :meth:`Inbox.claim`: the process that held
+    the entry before (``None`` when nobody had run it yet).
+    """
+
+    id: str
+    channel: str
+    body: bytes
+    previous_owner: str | None = None
+
+
+class Inbox(ABC):
+    """The durable inbox of a shared store: events answered before they finished.
+
+    An entry is *owned* by the process running it, under a lease of
+    ``lock_lease`` seconds that its owner renews (the file driver uses an OS
+    lock the kernel drops when the owner dies, so it needs no lease). An entry
+    whose lease ran out, or that was put with no owner (``ack: "immediate"`` on
+    a gateway that leaves the running to workers), can be claimed by any
+    process; no entry can be claimed while its owner still holds it. Running an
+    entry twice is safe: the sessions' delivery ids skip what already ran.
+    """
+
+    #: Seconds an owner's hold lasts unless renewed; ``None`` when the backend
+    #: needs no renewal (the file driver's OS locks).
+    lease: float | None = None
+
+    @abstractmethod
+    async def put(self, entry: InboxEntry, *, owner: str | None) -> None:
+        """Write ``entry`` durably, owned by ``owner`` (``None``: free to claim at once).
+
+        Putting an id that exists replaces it and takes it over: the caller is
+        running the same events.
+        """
+
+    @abstractmethod
+    async def claim(self, owner: str, limit: int) -> list[InboxEntry]:
+        """Take up to ``limit`` free or abandoned entries for ``owner``, oldest first."""
+
+    @abstractmethod
+    async def renew(self, owner: str, ids: Iterable[str]) -> None:
+        """Extend the leases of the entries ``owner`` still holds among ``ids``."""
+
+    @abstractmethod
+    async def remove(self, entry_id: str) -> None:
+        """Forget an entry whose events are done; a missing entry is not an error."""
+
+    async def drop(self, entry_id: str, owner: str) -> None:
+        """Give back an entry ``owner`` holds without finishing it: claimable at once."""
 
 
 class SessionStore(ABC):
@@ -99,6 +155,13 @@ class SessionStore(ABC):
     @abstractmethod
     async def release_event(self, event_id: str) -> None:
         """Forget a claim, so a redelivery of a failed event runs again."""
+
+    def inbox(self) -> Inbox | None:
+        """This store's durable inbox, or ``None`` when it has none (the memory store).
+
+        Shared drivers return one object per store, living on the store's connection.
+        """
+        return None
 
     @asynccontextmanager
     async def checkout(self, key: str) -> AsyncIterator[Checkout]:

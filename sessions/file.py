@@ -33,6 +33,7 @@ import orjson
 
 from bottender.sessions.base import (
     DEFAULT_EVENT_TTL_SECONDS,
+    Inbox,
     SessionStore,
     StoreError,
     StoreUnavailable,
@@ -92,7 +93,18 @@ class FileStore(SessionStore):
             ) from error
         self._start_sweep()
 
+    def inbox(self) -> Inbox:
+        """The durable inbox in ``<dirname>/inbox``: sessions/file_inbox.py."""
+        from bottender.sessions.file_inbox import FileInbox
+
+        if getattr(self, "_inbox", None) is None:
+            self._inbox = FileInbox(self)
+        return self._inbox
+
     async def close(self) -> None:
+        inbox = getattr(self, "_inbox", None)
+        if inbox is not None:
+            inbox.close()
         sweep, self._sweep = self._sweep, None
         if sweep is not None:
             await sweep

@@ -34,7 +34,12 @@ from bson.errors import BSONError
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
+from bottender.sessions.base import (
+    DEFAULT_EVENT_TTL_SECONDS,
+    Inbox,
+    StoreError,
+    StoreUnavailable,
+)
 from bottender.sessions.leases import DEFAULT_LOCK_LEASE_SECONDS, Acquired, LeasedStore, redact_url
 from bottender.sessions.session import Session
 
@@ -122,6 +127,14 @@ class MongoStore(LeasedStore):
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+    def inbox(self) -> Inbox:
+        """The durable inbox in ``<collection_name>_inbox``: sessions/mongo_inbox.py."""
+        from bottender.sessions.mongo_inbox import MongoInbox
+
+        if getattr(self, "_inbox", None) is None:
+            self._inbox = MongoInbox(self)
+        return self._inbox
 
     async def read(self, key: str) -> Session | None:
         with self._errors(f"reading session {key!r}"):

@@ -57,7 +57,12 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bottender.sessions.base import DEFAULT_EVENT_TTL_SECONDS, StoreError, StoreUnavailable
+from bottender.sessions.base import (
+    DEFAULT_EVENT_TTL_SECONDS,
+    Inbox,
+    StoreError,
+    StoreUnavailable,
+)
 from bottender.sessions.leases import (
     DEFAULT_LOCK_LEASE_SECONDS,
     Acquired,
@@ -232,6 +237,14 @@ class RedisStore(LeasedStore):
         if client is not None:
             await self._pipeline.close()
             await client.aclose()
+
+    def inbox(self) -> Inbox:
+        """The durable inbox on this store's connection: sessions/redis_inbox.py."""
+        from bottender.sessions.redis_inbox import RedisInbox
+
+        if getattr(self, "_inbox", None) is None:
+            self._inbox = RedisInbox(self)
+        return self._inbox
 
     async def read(self, key: str) -> Session | None:
         with self._errors(f"reading session {key!r}") as redis:

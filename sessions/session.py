@@ -15,6 +15,8 @@ from typing import Any
 #: redelivery (platforms redeliver within minutes to hours), bounded in size.
 HANDLED_LIMIT = 32
 HANDLED_TTL_SECONDS = 24 * 60 * 60
+#: However recent, no more ids than this are kept (see ``keep_for`` in record_handled).
+HANDLED_MAX = 1024
 
 
 @dataclass(slots=True)
@@ -53,13 +55,22 @@ class Session:
     def has_handled(self, delivery_id: str) -> bool:
         return delivery_id in self.handled
 
-    def record_handled(self, delivery_id: str, now: float) -> None:
-        """Remember ``delivery_id``, forgetting ids older than a day or beyond the limit."""
+    def record_handled(self, delivery_id: str, now: float, keep_for: float = 0.0) -> None:
+        """Remember ``delivery_id``, forgetting ids older than a day or beyond the limit.
+
+        Ids younger than ``keep_for`` seconds are kept beyond ``HANDLED_LIMIT`` (up
+        to ``HANDLED_MAX``): the durable inbox may replay an event that many newer
+        events of a busy conversation later, and must still find it here.
+        """
         handled = self.handled
         handled[delivery_id] = now
         # Insertion order is handling order, so the oldest id is always first.
         for oldest, at in list(handled.items()):
-            if len(handled) <= HANDLED_LIMIT and now - at < HANDLED_TTL_SECONDS:
+            age = now - at
+            within = len(handled) <= HANDLED_LIMIT or (
+                age < keep_for and len(handled) <= HANDLED_MAX
+            )
+            if within and age < HANDLED_TTL_SECONDS:
                 break
             del handled[oldest]
 

@@ -182,3 +182,42 @@ async def slow(context: Context) -> None:
     count = context.state["count"] + 1
     context.set_state({"count": count})
     await context.send_text(f"Count: {count}")
+
+
+# --- Chaos bot for tests/server/test_inbox_chaos.py (durable inbox, processes killed) ---
+
+#: How long ``slow_pusher`` takes: longer than the chaos test's answer deadline.
+PUSHER_SECONDS = 0.02
+
+
+async def slow_pusher(context: Context) -> None:
+    """The counting bot on LINE, slower than the deadline, pushing "<text> -> Count: n".
+
+    It pushes rather than replies, so every message carries the retry key
+    derived from the event: a replayed event's push is dropped by LINE.
+    """
+    import asyncio
+
+    await asyncio.sleep(PUSHER_SECONDS)
+    count = context.state["count"] + 1
+    context.set_state({"count": count})
+    await context.push_text(f"{context.event.text} -> Count: {count}")  # type: ignore[attr-defined]
+
+
+# --- Gated bot for tests/server/test_inbox_gateway.py: runs when the test opens the gate ---
+
+import threading  # noqa: E402
+
+#: Opened by a test to let every ``gated`` event go on; tests close it again when done.
+GATE = threading.Event()
+
+
+async def gated(context: Context) -> None:
+    """The counting bot, noting it started (``PROBE.seen``), then waiting for ``GATE``."""
+    import asyncio
+
+    PROBE.seen.append((context.session.id if context.session else None, dict(context.state)))
+    await asyncio.to_thread(GATE.wait, 30)
+    count = context.state["count"] + 1
+    context.set_state({"count": count})
+    await context.send_text(f"Count: {count}")
