@@ -55,4 +55,19 @@ channels = {
         "secret_token": os.getenv("TELEGRAM_SECRET_TOKEN"),
         "origin": os.getenv("TELEGRAM_API_ORIGIN") or "https://api.telegram.org",
     },
+    # More bots on the same gateway and store: any other name, with its "platform".
+    # Its sessions are "shop:<id>" / "support:<id>", never shared with the channels above.
+    "shop": {
+        "enabled": bool(os.getenv("SHOP_ACCESS_TOKEN")),
+        "platform": "line",
+        "path": "/webhooks/shop",
+        "access_token": os.getenv("SHOP_ACCESS_TOKEN"),
+        "channel_secret": os.getenv("SHOP_CHANNEL_SECRET"),
+    },
+    "support": {
+        "enabled": bool(os.getenv("SUPPORT_ACCESS_TOKEN")),
+        "platform": "telegram",
+        "path": "/webhooks/support",
+        "access_token": os.getenv("SUPPORT_ACCESS_TOKEN"),
+    },
 }

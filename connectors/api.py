@@ -92,11 +92,11 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _describe(exc: BaseException, url: str) -> str:
+def _describe(exc: BaseException, url: str, timeout: aiohttp.ClientTimeout) -> str:
     """A short, human description of a transport failure, naming the host only."""
     host = urlsplit(url).netloc or "the platform"
     if isinstance(exc, TimeoutError):
-        total = DEFAULT_TIMEOUT.total
+        total = timeout.total or timeout.sock_read or DEFAULT_TIMEOUT.total or 0
         return f"no answer from {host} within {total:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {host}: {exc.os_error.strerror or exc.os_error}"
@@ -120,6 +120,7 @@ async def request_json(
     secrets: Iterable[str] = (),
     observe: Observer | None = None,
     label: str = "",
+    http_timeout: aiohttp.ClientTimeout | None = None,
 ) -> ApiResponse:
     """Send one API call, retrying while ``retry_after`` says how long to wait.
 
@@ -134,6 +135,7 @@ async def request_json(
     never contains ``url``'s path or any of ``secrets``. Each attempt is reported to
     ``observe`` (when given) under ``label``.
     """
+    http_timeout = http_timeout or DEFAULT_TIMEOUT
     data = orjson.dumps(json, default=sdk_plain) if json is not None else None
     send_headers = {"Content-Type": "application/json"} if data is not None else {}
     send_headers.update(headers or {})
@@ -143,10 +145,10 @@ async def request_json(
         status = 0
         try:
             body = form() if form is not None else data
-            response = await _send(http, method, url, body, send_headers)
+            response = await _send(http, method, url, body, send_headers, http_timeout)
             status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+            failure = scrub(_describe(exc, url, http_timeout), [urlsplit(url).path, *secrets])
         finally:
             if ended is not None:
                 ended(status)
@@ -189,7 +191,7 @@ async def open_stream(
             resp = await http.get(url, headers=headers, timeout=STREAM_TIMEOUT)
             status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = scrub(_describe(exc, url), [urlsplit(url).path, *secrets])
+            failure = scrub(_describe(exc, url, STREAM_TIMEOUT), [urlsplit(url).path, *secrets])
         finally:
             if ended is not None:  # the answer's head: a stream's body is the caller's time
                 ended(status)
@@ -213,10 +215,9 @@ async def _send(
     url: str,
     data: bytes | aiohttp.FormData | None,
     headers: dict[str, str],
+    http_timeout: aiohttp.ClientTimeout,
 ) -> ApiResponse:
-    async with http.request(
-        method, url, data=data, headers=headers, timeout=DEFAULT_TIMEOUT
-    ) as resp:
+    async with http.request(method, url, data=data, headers=headers, timeout=http_timeout) as resp:
         return ApiResponse(resp.status, _decode(await resp.read()))
 
 

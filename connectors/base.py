@@ -24,7 +24,19 @@ from bottender.sessions.session import Session
 
 
 class BadRequest(Exception):
-    """The webhook body is not what the platform sends; answered with 400."""
+    """The webhook body is not what the platform sends; answered with ``status`` (400)."""
+
+    status: ClassVar[int] = 400
+
+
+class WrongRecipient(BadRequest):
+    """An authentic body meant for another bot (LINE ``destination``); answered with 403."""
+
+    status: ClassVar[int] = 403
+
+
+#: Marks a channel option that has no default: the channel cannot run without it.
+REQUIRED: Any = object()
 
 
 class StateWarning(RuntimeWarning):
@@ -403,15 +415,62 @@ class Context:
 
 
 class Connector(ABC):
-    """One platform's webhook: authentication, parsing, session keys, contexts."""
+    """One platform's webhook: authentication, parsing, session keys, contexts.
+
+    The class also describes the platform to the server, which knows no
+    platform by name (``connectors/registry.py`` maps names to classes): the
+    options a channel takes and their defaults, the variables ``.env`` usually
+    holds them in, how long a webhook may wait, and the operator's calls
+    (:attr:`admin_class`: webhook commands, registration by ``bottender dev``).
+
+    One instance serves one *channel*: a named bot of the platform. The channel
+    named after its platform keeps the ids ``<platform>:<id>``; any other
+    channel's session and delivery ids are ``<channel>:<id>``, so two bots on
+    one store never share a session or skip each other's updates.
+    """
 
     platform: ClassVar[str] = ""
     #: Set by the server before :meth:`start` to count and trace API calls (``api.Observer``).
     observe: Callable[[str], Callable[[int], None]] | None = None
+    #: How people write the platform's name, in messages.
+    display_name: ClassVar[str] = ""
+    #: Every option a channel of this platform takes besides the server's own
+    #: (``enabled``, ``platform``, ``path``, ``deadline``), with its default or REQUIRED.
+    options: ClassVar[Mapping[str, Any]] = {}
+    #: For the default channel, the ``.env`` variable each required option is usually read from.
+    env_names: ClassVar[Mapping[str, str]] = {}
+    #: Seconds a webhook waits for its events before answering anyway (see server/app.py).
+    default_deadline: ClassVar[float] = 20.0
+    #: Options that name the bot: two enabled channels of the platform may not share one.
+    unique_options: ClassVar[tuple[str, ...]] = ("access_token",)
+    #: Whether the platform can be long-polled instead of calling a webhook.
+    can_poll: ClassVar[bool] = False
+    #: The operator's calls on the platform (webhook set/get/...), see connectors/admin.py.
+    admin_class: ClassVar[type[Any] | None] = None
 
-    def __init__(self, *, path: str, initial_state: Mapping[str, Any]) -> None:
+    def __init__(
+        self, *, path: str, initial_state: Mapping[str, Any], channel: str | None = None
+    ) -> None:
         self.path = path
         self.initial_state = initial_state
+        self.channel = channel or self.platform
+        #: What session and delivery ids start with: the platform, or the channel's own name.
+        self.scope = self.platform if self.channel == self.platform else self.channel
+
+    def serving(self) -> None:
+        """Called once the gateway serves this channel (not by one-off commands, which only
+        :meth:`start`): the place to begin background work such as learning the bot's id."""
+
+    def scoped(self, key: str | None) -> str | None:
+        """``'<platform>:<id>'`` as the platform module builds it, in this channel's scope."""
+        if key is None or self.scope == self.platform:
+            return key
+        prefix = self.platform + ":"
+        return self.scope + ":" + (key[len(prefix) :] if key.startswith(prefix) else key)
+
+    def delivery_id(self, event: Event) -> str | None:
+        """The event's delivery id in this channel's scope: redeliveries are per bot."""
+        return self.scoped(event.delivery_id)
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         """Bind the process-wide HTTP client used for the platform's API."""

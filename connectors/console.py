@@ -130,11 +130,15 @@ class ConsoleConnector(Connector):
         initial_state: Mapping[str, Any],
         write: Callable[[str], None],
         platform: str = "console",
+        channel: str | None = None,
     ) -> None:
-        super().__init__(path="", initial_state=initial_state)
+        super().__init__(path="", initial_state=initial_state, channel=channel)
         self._write = write
         self._make_event = _event_maker(platform)
         self.shape = platform
+        #: ``console:1``; speaking as a configured channel, ``console:<channel>:1``, so the
+        #: console's conversation as one bot never shares state with it as another.
+        self.session_id = SESSION_KEY if self.channel == self.platform else f"console:{channel}:1"
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         return None
@@ -156,7 +160,7 @@ class ConsoleConnector(Connector):
         return [self._make_event(kind, value)]
 
     def session_key(self, event: Event) -> str | None:
-        return SESSION_KEY
+        return self.session_id
 
     def fill_session(self, session: Session, event: Event) -> None:
         session.user = dict(CONSOLE_USER)

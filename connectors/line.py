@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,15 +15,18 @@ import aiohttp
 import orjson
 
 from bottender.connectors.base import (
+    REQUIRED,
     BadRequest,
     Connector,
     Context,
     Event,
+    WrongRecipient,
     plain,
     sdk_plain,
     single_header,
     text_field,
 )
+from bottender.connectors.line_admin import LineAdmin
 from bottender.connectors.line_api import (
     DEFAULT_ORIGIN,
     MAX_MESSAGES_PER_CALL,
@@ -541,7 +545,31 @@ async def _copy(chunks: AsyncIterator[bytes], file: Any) -> int:
 
 
 class LineConnector(Connector):
+    """One LINE channel (a LINE Official Account's Messaging API channel).
+
+    A body whose ``destination`` is not this channel's bot is refused (403):
+    its signature checks out, so it comes from a channel sharing this one's
+    secret, and replies would go out through the wrong token. The bot's user
+    id is the ``bot_user_id`` option, else asked once from GET /v2/bot/info in
+    the background at start-up (and again, at most once a minute, while
+    unknown); until it is known, bodies are checked by signature only, so an
+    unreachable LINE never stops the gateway from starting.
+    """
+
     platform = "line"
+    display_name = "LINE"
+    options = {
+        "access_token": REQUIRED,
+        "channel_secret": REQUIRED,
+        "origin": DEFAULT_ORIGIN,
+        "reply_fallback_to_push": False,
+        "bot_user_id": None,
+    }
+    env_names = {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"}
+    #: LINE counts a webhook slower than about 2 s as failed.
+    default_deadline = 1.0
+    admin_class = LineAdmin
+    unique_options = ("access_token", "channel_secret")
 
     def __init__(
         self,
@@ -552,13 +580,19 @@ class LineConnector(Connector):
         channel_secret: str,
         origin: str = DEFAULT_ORIGIN,
         reply_fallback_to_push: bool = False,
+        bot_user_id: str | None = None,
+        channel: str | None = None,
     ) -> None:
-        super().__init__(path=path, initial_state=initial_state)
+        super().__init__(path=path, initial_state=initial_state, channel=channel)
         self.access_token = access_token
         self._secret = channel_secret.encode()
         self.origin = origin
         self.reply_fallback_to_push = reply_fallback_to_push
+        self.bot_user_id = bot_user_id
         self.client: LineClient | None = None
+        self._asked_bot_info_at: float | None = None
+        self._bot_info_task: asyncio.Task[None] | None = None
+        self._serving = False
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.client = LineClient(http, self.access_token, self.origin, observe=self.observe)
@@ -569,6 +603,44 @@ class LineConnector(Connector):
         name = info.get("displayName") if isinstance(info, dict) else None
         basic_id = info.get("basicId") if isinstance(info, dict) else None
         return " ".join(str(part) for part in (name, basic_id) if part) or "a LINE bot"
+
+    def serving(self) -> None:
+        self._serving = True
+        self._learn_bot_user_id()
+
+    def _learn_bot_user_id(self) -> None:
+        """Ask LINE who this channel's bot is, in the background, at most once a minute."""
+        if self.bot_user_id or self.client is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._asked_bot_info_at is not None and loop.time() - self._asked_bot_info_at < 60:
+            return
+        self._asked_bot_info_at = loop.time()
+        client = self.client
+
+        async def ask() -> None:
+            try:
+                info = await client.get_bot_info()
+            except Exception as exc:  # never fatal: the signature still authenticates bodies
+                logger.warning("channel %s: cannot learn the bot's user id: %s", self.channel, exc)
+                return
+            user_id = info.get("userId") if isinstance(info, dict) else None
+            if isinstance(user_id, str) and user_id:
+                self.bot_user_id = user_id
+
+        self._bot_info_task = loop.create_task(ask())
+
+    def check_destination(self, body: Mapping[str, Any]) -> None:
+        """Refuse a body meant for another bot (see the class docstring)."""
+        destination = body.get("destination")
+        if self.bot_user_id is None:
+            if self._serving:  # asked again, at most once a minute, while unknown
+                self._learn_bot_user_id()
+            return
+        if isinstance(destination, str) and destination != self.bot_user_id:
+            raise WrongRecipient(
+                f"destination {destination[:40]!r} is not the bot of channel {self.channel!r}"
+            )
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         signature, duplicated = single_header(headers, "x-line-signature")
@@ -585,6 +657,7 @@ class LineConnector(Connector):
         events = body.get("events")
         if not isinstance(events, list):
             raise BadRequest("a LINE webhook body has an 'events' list")
+        self.check_destination(body)
         destination = body.get("destination")
         if not isinstance(destination, str):
             destination = None
@@ -604,7 +677,7 @@ class LineConnector(Connector):
         source = event.source
         field = SOURCE_ID_FIELDS.get(source.get("type", ""))
         key = source.get(field) if field else None
-        return f"line:{key}" if isinstance(key, str) and key else None
+        return self.scoped(f"line:{key}") if isinstance(key, str) and key else None
 
     def fill_session(self, session: Session, event: Event) -> None:
         assert isinstance(event, LineEvent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import uuid
@@ -10,7 +11,9 @@ from typing import Any
 
 import aiohttp
 
+from bottender.connectors.api import PlatformApiError
 from bottender.connectors.base import (
+    REQUIRED,
     BadRequest,
     Connector,
     Context,
@@ -18,6 +21,7 @@ from bottender.connectors.base import (
     check_copied,
     single_header,
 )
+from bottender.connectors.telegram_admin import TelegramAdmin
 from bottender.connectors.telegram_api import DEFAULT_ORIGIN, TelegramClient
 from bottender.sessions.session import Session
 
@@ -424,7 +428,21 @@ class TelegramContext(Context):
 
 
 class TelegramConnector(Connector):
+    """One Telegram bot, fed by its webhook or by long polling (``getUpdates``)."""
+
     platform = "telegram"
+    display_name = "Telegram"
+    options = {
+        "access_token": REQUIRED,
+        "secret_token": None,
+        "origin": DEFAULT_ORIGIN,
+        "poll_timeout": 30.0,
+    }
+    env_names = {"access_token": "TELEGRAM_ACCESS_TOKEN"}
+    #: Telegram re-sends after about a minute and holds the chat's later updates meanwhile.
+    default_deadline = 20.0
+    can_poll = True
+    admin_class = TelegramAdmin
 
     def __init__(
         self,
@@ -434,8 +452,12 @@ class TelegramConnector(Connector):
         access_token: str,
         secret_token: str | None = None,
         origin: str = DEFAULT_ORIGIN,
+        poll_timeout: float = 30.0,
+        channel: str | None = None,
     ) -> None:
-        super().__init__(path=path, initial_state=initial_state)
+        super().__init__(path=path, initial_state=initial_state, channel=channel)
+        #: Seconds each ``getUpdates`` long poll waits for an update (``--polling``).
+        self.poll_timeout = poll_timeout
         self.access_token = access_token
         self.secret_token = secret_token
         self.origin = origin
@@ -449,6 +471,56 @@ class TelegramConnector(Connector):
         me = await self.client.get_me()
         username = me.get("username") if isinstance(me, dict) else None
         return f"@{username}" if username else "a Telegram bot"
+
+    # --- long polling (server/polling.py drives these) ---------------------------
+
+    @property
+    def poll_identity(self) -> str:
+        """The bot, not the channel: one poller per bot token may run at a time."""
+        bot_id = self.access_token.partition(":")[0]
+        if not bot_id.isdigit():
+            bot_id = hashlib.sha256(self.access_token.encode()).hexdigest()[:16]
+        return f"telegram-bot:{bot_id}"
+
+    async def fetch_updates(
+        self, offset: int | None, poll_seconds: float, limit: int
+    ) -> list[tuple[int, list[Event]]]:
+        """One ``getUpdates`` long poll: ``(update_id, its events)`` in Telegram's order."""
+        if self.client is None:
+            raise RuntimeError("Telegram client is not started")
+        updates = await self.client.get_updates(
+            offset=offset,
+            poll_seconds=poll_seconds,
+            limit=limit,
+            allowed_updates=list(UPDATE_KINDS),
+        )
+        fetched: list[tuple[int, list[Event]]] = []
+        for update in updates if isinstance(updates, list) else []:
+            update_id = update.get("update_id") if isinstance(update, dict) else None
+            if not isinstance(update_id, int):
+                logger.warning("ignoring an update without update_id: %.200r", update)
+                continue
+            try:
+                fetched.append((update_id, self.parse(update)))
+            except BadRequest:
+                logger.warning("ignoring a malformed update %s", update_id)
+                fetched.append((update_id, []))
+        return fetched
+
+    def explain_poll_error(self, error: Exception) -> str | None:
+        """One line for a refusal a person must act on, or ``None`` for a passing failure."""
+        if isinstance(error, PlatformApiError) and error.status == 409:
+            return (
+                f"channel {self.channel!r}: Telegram refused getUpdates (409 Conflict): a webhook"
+                " was set meanwhile, or another process polls this bot; only one poller per bot"
+                f" token can run ({error.reason})"
+            )
+        if isinstance(error, PlatformApiError) and error.status in (401, 404):
+            return (
+                f"channel {self.channel!r}: Telegram refused the bot token"
+                f" ({error.status}: {error.reason}); check its access_token"
+            )
+        return None
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str | None:
         if not self.secret_token:
@@ -488,7 +560,7 @@ class TelegramConnector(Connector):
 
     def session_key(self, event: Event) -> str | None:
         chat_id = self._chat_id(event)
-        return None if chat_id is None else f"telegram:{chat_id}"
+        return None if chat_id is None else self.scoped(f"telegram:{chat_id}")
 
     def _chat_id(self, event: Event) -> int | None:
         assert isinstance(event, TelegramEvent)

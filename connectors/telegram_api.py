@@ -21,6 +21,8 @@ from bottender.connectors.api import (
 from bottender.connectors.base import sdk_plain
 
 DEFAULT_ORIGIN = "https://api.telegram.org"
+#: Seconds a long poll's HTTP call may outlast its ``timeout`` before it counts as lost.
+POLL_MARGIN_SECONDS = 10.0
 
 
 class TelegramApiError(PlatformApiError):
@@ -83,6 +85,9 @@ class TelegramClient:
             observe=self._observe,
             label=method,
         )
+        return self._result(response, method)
+
+    def _result(self, response: ApiResponse, method: str) -> Any:
         body = response.body
         if isinstance(body, dict) and body.get("ok") is True:
             return body.get("result")
@@ -95,6 +100,37 @@ class TelegramClient:
     async def get_me(self) -> dict[str, Any]:
         """The bot's own user (``getMe``): the cheapest call that proves the token works."""
         return await self.call("getMe")
+
+    async def get_updates(
+        self,
+        *,
+        offset: int | None,
+        poll_seconds: float,
+        limit: int,
+        allowed_updates: list[str],
+    ) -> Any:
+        """A long poll: the HTTP call may last ``poll_seconds``, plus a margin."""
+        params: dict[str, Any] = {
+            "timeout": poll_seconds,
+            "limit": limit,
+            "allowed_updates": allowed_updates,
+        }
+        if offset is not None:
+            params["offset"] = offset
+        response = await request_json(
+            self._http,
+            "POST",
+            self._base + "getUpdates",
+            json=params,
+            retry_after=_retry_after,
+            sleep=self._sleep,
+            platform="Telegram",
+            secrets=(self._token,),
+            observe=self._observe,
+            label="getUpdates",
+            http_timeout=aiohttp.ClientTimeout(total=poll_seconds + POLL_MARGIN_SECONDS, connect=5),
+        )
+        return self._result(response, "getUpdates")
 
     async def send_message(self, chat_id: int | str, text: str, **options: Any) -> Any:
         return await self.call("sendMessage", chat_id=chat_id, text=text, **options)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -32,8 +32,10 @@ from bottender.server.dispatch import ACK_DEADLINE, Dispatcher, Overloaded
 from bottender.server.exposure import metrics_route
 from bottender.server.logs import access_logger, log_fields, session_ids, since_ms
 from bottender.server.observe import instrument
+from bottender.server.polling import Poller, pollers
 from bottender.server.runtime import Runtime
 from bottender.server.stores import build_store
+from bottender.server.webhooks import admin
 from bottender.sessions.base import SessionStore, StoreError
 
 logger = logging.getLogger("bottender.server")
@@ -71,6 +73,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _channel_field(connector: Connector) -> dict[str, str]:
+    """The channel's name in a log line, when it is not simply the platform's."""
+    return {} if connector.channel == connector.platform else {"channel": connector.channel}
+
+
 def _sessions(connector: Connector, fields: dict[str, Any]) -> list[str] | None:
     """The session ids of a webhook's events, worked out only for a line being logged.
 
@@ -105,6 +112,7 @@ class Gateway:
         connectors: list[Connector] | None = None,
         clock: Callable[[], float] = time.time,
         http: Any = None,
+        polling: bool = False,
         ingest_only: bool = False,
     ) -> None:
         self.config = config
@@ -113,7 +121,12 @@ class Gateway:
         self._given_http = http
         self.started = False
         self.store = store if store is not None else build_store(config, clock=clock)
-        self.connectors = connectors if connectors is not None else build_connectors(config)
+        if connectors is None:
+            connectors = build_connectors(config, polling_only=polling)
+        self.connectors = connectors
+        #: Long polling instead of webhooks (``--polling``): see server/polling.py.
+        self.polling = polling
+        self.pollers: list[Poller] = []
         self.runtime = Runtime(
             config.app,
             self.store,
@@ -124,11 +137,11 @@ class Gateway:
             middleware=config.middleware,
         )
         self.http: aiohttp.ClientSession | None = None
-        # Channels are named by platform until a config names several per platform.
+        # Inbox entries name their channel; recovery finds its connector by that name.
         self.dispatcher = Dispatcher(
             self.runtime,
             self.store,
-            {c.platform: c for c in self.connectors},
+            {c.channel: c for c in self.connectors},
             max_pending=config.inbox_max_pending,
             run_entries=not ingest_only,
         )
@@ -155,14 +168,35 @@ class Gateway:
             )
         for connector in self.connectors:
             await connector.start(self.http)
+            connector.serving()
         await self.dispatcher.start(
             immediate_channels=[
                 name for name, c in self.config.channels.items() if c.get("ack") == "immediate"
             ]
         )
+        if self.polling:
+            self.pollers = pollers(self.connectors, self.runtime, self.store, self._unregister)
+            for poller in self.pollers:
+                poller.start()
         self.started = True
 
+    def _unregister(self, connector: Connector) -> Callable[[], Awaitable[list[str]]]:
+        """What a poller calls once it holds its lease: stop the channel's webhook delivery."""
+
+        async def unregister() -> list[str]:
+            assert self.http is not None
+            return await admin(self.config, connector.channel, self.http).unregister_for_polling()
+
+        return unregister
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        if self.pollers:
+            # Polling stops first; the updates being run finish and are written.
+            stopping = [asyncio.ensure_future(poller.stop()) for poller in self.pollers]
+            _, pending = await asyncio.wait(stopping, timeout=grace)
+            for task in pending:
+                logger.error("abandoning a poller still running after %.0f s", grace)
+                task.cancel()
         await self.dispatcher.stop(grace)
         self.started = False
         if self.http is not None and self._given_http is None:
@@ -172,9 +206,12 @@ class Gateway:
         self.metrics.close()
 
     def endpoint(self, connector: Connector) -> Callable[[Request], Any]:
-        channel = self.config.channels.get(connector.platform, {})
+        channel = self.config.channels.get(connector.channel, {})
         # When the platform gets its answer: the channel's deadline and ack (server/dispatch.py).
-        when = (channel.get("deadline", 20.0), channel.get("ack", ACK_DEADLINE))
+        when = (
+            channel.get("deadline", connector.default_deadline),
+            channel.get("ack", ACK_DEADLINE),
+        )
         platform = connector.platform
 
         async def webhook(request: Request) -> Response:
@@ -183,13 +220,13 @@ class Gateway:
             started = time.perf_counter()
             fields: dict[str, Any] = {}
             status: int | str = "cancelled"
-            span = tracing.begin(self.tracer, "bottender.webhook", channel=platform)
+            span = tracing.begin(self.tracer, "bottender.webhook", channel=connector.channel)
             try:
                 response = await self._admit(request, connector, when, fields, started)
                 status = response.status_code
                 return response
             finally:
-                self.metrics.webhook(platform, status)
+                self.metrics.webhook(connector.channel, status)
                 tracing.finish(span, status=status)
                 refused = isinstance(status, int) and status >= 400
                 level = logging.WARNING if refused else logging.INFO
@@ -202,6 +239,7 @@ class Gateway:
                         "webhook",
                         {
                             "platform": platform,
+                            **_channel_field(connector),
                             "status": status,
                             "events": fields.get("events", 0),
                             "sessions": _sessions(connector, fields),
@@ -266,7 +304,7 @@ class Gateway:
             events = connector.parse(payload)
         except BadRequest as exc:
             fields["error"] = str(exc)
-            return _error(400, str(exc))
+            return _error(exc.status, str(exc))
         if not events:
             return Response(OK_BODY, media_type="application/json")
         most = self.config.limits.max_events_per_body
@@ -303,7 +341,7 @@ class Gateway:
         deadline, ack = when
         try:
             fields["answered"] = await self.dispatcher.accept(
-                platform,
+                connector.channel,
                 connector,
                 events,
                 body,
@@ -314,7 +352,7 @@ class Gateway:
                 ),
             )
             if fields["answered"] == "deadline":
-                self.metrics.past_deadline(platform)
+                self.metrics.past_deadline(connector.channel)
         except Overloaded as error:
             logger.warning("%s webhook refused: %s", platform, error)
             fields["error"] = "inbox full"
@@ -412,10 +450,11 @@ def create_app(
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if config.metrics is not None:
         routes.append(metrics_route(config.metrics, gateway.metrics))
-    routes += [
-        Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.platform)
-        for c in gateway.connectors
-    ]
+    if not gateway.polling:
+        routes += [
+            Route(c.path, gateway.endpoint(c), methods=["POST"], name=c.channel)
+            for c in gateway.connectors
+        ]
     routes += config.routes
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: refused_route}

@@ -20,10 +20,16 @@ from bottender.server.config import load_config
 CONFIG_ENV = "BOTTENDER_WORKER_CONFIG"
 #: ``--app`` given on the command line (set only then: otherwise the config decides).
 APP_ENV = "BOTTENDER_WORKER_APP"
+#: Set to "1" by ``--polling``: the workers long-poll instead of serving webhooks.
+POLLING_ENV = "BOTTENDER_POLLING"
 #: "1" when ``bottender start --ingest-only``: answer and fill the inbox, run nothing.
 INGEST_ONLY_ENV = "BOTTENDER_INGEST_ONLY"
 
 
 def create() -> Starlette:
     config = load_config(os.environ.get(CONFIG_ENV), app_override=os.environ.get(APP_ENV) or None)
-    return create_app(config, ingest_only=os.environ.get(INGEST_ONLY_ENV) == "1")
+    return create_app(
+        config,
+        polling=os.environ.get(POLLING_ENV) == "1",
+        ingest_only=os.environ.get(INGEST_ONLY_ENV) == "1",
+    )

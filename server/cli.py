@@ -16,9 +16,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
+from bottender.connectors import registry
 from bottender.connectors.api import PlatformApiError
 from bottender.connectors.console import PLATFORMS
 from bottender.server.config import Config, ConfigError, load_config
@@ -93,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --console: shape the events as this platform sends them (default console)",
     )
     start.add_argument(
+        "--channel",
+        metavar="NAME",
+        help="with --console: speak as this configured channel (context.channel)",
+    )
+    start.add_argument(
+        "--polling",
+        action="store_true",
+        help="long-poll Telegram for updates instead of serving webhooks (LINE channels skipped)",
+    )
+    start.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
     start.add_argument("--port", type=_port, help=f"port (default $PORT, else {DEFAULT_PORT})")
@@ -145,36 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--public-url", metavar="URL", help="use this public URL instead of opening a tunnel"
     )
+    dev.add_argument(
+        "--polling",
+        action="store_true",
+        help="long-poll Telegram instead of opening a tunnel (LINE channels skipped)",
+    )
     dev.add_argument("--app", metavar="MODULE:FUNCTION", help="override the config's app")
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     _add_config_options(dev)
     dev.set_defaults(handler=cmd_dev)
 
-    telegram = commands.add_parser("telegram", help="Telegram commands").add_subparsers(
-        dest="telegram_command", required=True, metavar="COMMAND"
-    )
-    telegram_webhook = telegram.add_parser("webhook", help="the bot's Telegram webhook")
-    telegram_actions = telegram_webhook.add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    telegram_set = telegram_actions.add_parser("set", help="point Telegram at the webhook")
-    _add_webhook_option(telegram_set)
-    telegram_set.add_argument(
-        "--secret-token",
-        metavar="T",
-        help="secret Telegram sends with each update (default channels.telegram.secret_token)",
-    )
-    telegram_set.add_argument(
-        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
-    )
-    telegram_actions.add_parser("get", help="show the webhook and its last error")
-    telegram_delete = telegram_actions.add_parser("delete", help="remove the webhook")
-    telegram_delete.add_argument(
-        "--drop-pending-updates", action="store_true", help="discard updates waiting for the bot"
-    )
-    for sub in telegram_actions.choices.values():
-        _add_config_options(sub)
-        sub.set_defaults(handler=cmd_telegram_webhook)
+    for platform in registry.platforms():
+        _add_webhook_commands(commands, platform)
 
     doctor = commands.add_parser(
         "doctor", help="check config, store, tokens and webhooks; exit 1 if anything is wrong"
@@ -187,30 +181,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(doctor)
     doctor.set_defaults(handler=cmd_doctor)
 
-    line = commands.add_parser("line", help="LINE commands").add_subparsers(
-        dest="line_command", required=True, metavar="COMMAND"
-    )
-    line_webhook = line.add_parser("webhook", help="the bot's LINE webhook")
-    line_actions = line_webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
-    _add_webhook_option(line_actions.add_parser("set", help="set the webhook endpoint"))
-    line_actions.add_parser("get", help="show the endpoint and whether it is active")
-    line_test = line_actions.add_parser("test", help="have LINE send a test event")
-    line_test.add_argument(
-        "--webhook", metavar="URL", help="endpoint to test (default: the one set)"
-    )
-    for sub in line_actions.choices.values():
-        _add_config_options(sub)
-        sub.set_defaults(handler=cmd_line_webhook)
     add_sessions_command(commands, _add_config_options)
     return parser
 
 
-def _add_webhook_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--webhook",
-        metavar="URL",
-        help="the webhook URL (default: the running ngrok tunnel's URL + the channel's path)",
+def _add_webhook_commands(commands: Any, platform: str) -> None:
+    """``bottender <platform> webhook <action>``, the actions being the connector's own."""
+    connector = registry.connector_class(platform)
+    admin_class = connector.admin_class
+    if admin_class is None:
+        return
+    name = connector.display_name
+    webhook = (
+        commands.add_parser(platform, help=f"{name} commands")
+        .add_subparsers(dest=f"{platform}_command", required=True, metavar="COMMAND")
+        .add_parser("webhook", help=f"the bot's {name} webhook")
     )
+    actions = webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_text in admin_class.actions.items():
+        sub = actions.add_parser(action, help=help_text)
+        if action in admin_class.url_actions:
+            sub.add_argument(
+                "--webhook",
+                metavar="URL",
+                help="the webhook URL (default: the running ngrok tunnel's URL"
+                " + the channel's path)",
+            )
+        admin_class.add_arguments(action, sub)
+        sub.add_argument(
+            "--channel",
+            metavar="NAME",
+            help=f"which {name} channel of the config (default: channels.{platform},"
+            f" or the only {name} channel)",
+        )
+        _add_config_options(sub)
+        sub.set_defaults(handler=cmd_webhook, platform=platform)
 
 
 def _load(args: argparse.Namespace, *, need_app: bool = True) -> Config:
@@ -225,7 +230,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.console:
         from bottender.server.console import run_console
 
-        run_console(config, platform=args.platform or "console")
+        run_console(config, platform=args.platform or "console", channel=args.channel)
         return 0
     port = args.port if args.port is not None else _env_port(os.getenv("PORT"))
     from bottender.server.serve import serve
@@ -239,6 +244,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         forwarded_allow=args.forwarded_allow_ips,
         metrics_port=args.metrics_port,
+        polling=args.polling,
         ingest_only=args.ingest_only,
         app_override=args.app,
         check_tokens=not args.no_check,
@@ -275,6 +281,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         dotenv_environ=with_dotenv,
         app_override=args.app,
+        polling=args.polling,
     )
 
 
@@ -283,44 +290,11 @@ def _print(lines: Sequence[str]) -> None:
         print(line)
 
 
-def cmd_telegram_webhook(args: argparse.Namespace) -> int:
+def cmd_webhook(args: argparse.Namespace) -> int:
     from bottender.server import webhooks
 
     config = _load(args, need_app=False)
-    webhooks.channel(config, "telegram")
-    if args.action == "set":
-        url = webhooks.webhook_url(config, "telegram", args.webhook)
-        lines = asyncio.run(
-            webhooks.telegram_set(
-                config,
-                url,
-                secret_token=args.secret_token,
-                drop_pending_updates=args.drop_pending_updates,
-            )
-        )
-    elif args.action == "get":
-        lines = asyncio.run(webhooks.telegram_get(config))
-    else:
-        lines = asyncio.run(
-            webhooks.telegram_delete(config, drop_pending_updates=args.drop_pending_updates)
-        )
-    _print(lines)
-    return 0
-
-
-def cmd_line_webhook(args: argparse.Namespace) -> int:
-    from bottender.server import webhooks
-
-    config = _load(args, need_app=False)
-    webhooks.channel(config, "line")
-    if args.action == "set":
-        url = webhooks.webhook_url(config, "line", args.webhook)
-        _print(asyncio.run(webhooks.line_set(config, url)))
-        return 0
-    if args.action == "get":
-        _print(asyncio.run(webhooks.line_get(config)))
-        return 0
-    success, lines = asyncio.run(webhooks.line_test(config, args.webhook))
+    success, lines = webhooks.webhook_command(config, args.platform, args)
     _print(lines)
     return 0 if success else 1
 

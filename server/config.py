@@ -20,7 +20,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from bottender.connectors.base import json_copy
+from bottender.connectors import registry
+from bottender.connectors.base import REQUIRED, json_copy
 from bottender.connectors.router import is_action
 from bottender.server.limits import ServerLimits, server_limits
 
@@ -33,29 +34,8 @@ Middleware = Callable[[Any, Callable[[], Awaitable[None]]], Awaitable[Any]]
 DRIVERS = ("memory", "file", "redis", "mongo")
 DEFAULT_CONFIG_FILE = "bottender_config.py"
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
-#: Seconds after which the platform gets its 200 while the event finishes in the background.
-#: LINE counts a webhook slower than about 2 s as failed; Telegram waits far longer.
-DEFAULT_DEADLINES = {"line": 1.0, "telegram": 20.0}
-DEFAULT_PATHS = {"line": "/webhooks/line", "telegram": "/webhooks/telegram"}
-#: What each channel must be given when enabled, and the variable .env.example suggests for it.
-REQUIRED_CHANNEL_KEYS = {
-    "line": {"access_token": "LINE_ACCESS_TOKEN", "channel_secret": "LINE_CHANNEL_SECRET"},
-    "telegram": {"access_token": "TELEGRAM_ACCESS_TOKEN"},
-}
-#: Every key a channel takes; anything else is a typo, caught before the server starts.
-CHANNEL_KEYS = {
-    "line": (
-        "enabled",
-        "path",
-        "access_token",
-        "channel_secret",
-        "origin",
-        "deadline",
-        "ack",
-        "reply_fallback_to_push",
-    ),
-    "telegram": ("enabled", "path", "access_token", "secret_token", "origin", "deadline", "ack"),
-}
+#: Options of every channel that are the server's, whatever its platform.
+SERVER_CHANNEL_KEYS = ("enabled", "platform", "path", "deadline", "ack")
 #: When a channel's webhooks are answered: at the deadline (default) or once the inbox has them.
 ACKS = ("deadline", "immediate")
 #: Inbox entries one process holds at most before answering 503 (server/dispatch.py).
@@ -258,44 +238,85 @@ def _mapping(value: Any, key: str) -> dict[str, Any]:
 
 
 def _channels(value: Any) -> dict[str, dict[str, Any]]:
+    """Every enabled channel, each with its ``platform`` and defaults filled in.
+
+    Every channel's keys are checked, enabled or not, so a typo is caught
+    before the day it is switched on.
+    """
     channels = _mapping(value, "channels")
     enabled: dict[str, dict[str, Any]] = {}
     for name, raw in channels.items():
-        if name not in REQUIRED_CHANNEL_KEYS:
-            raise ConfigError(
-                f"channels.{name}: unknown channel (choose from {tuple(REQUIRED_CHANNEL_KEYS)})"
-            )
         channel = dict(_mapping(raw, f"channels.{name}"))
-        unknown = [key for key in channel if key not in CHANNEL_KEYS[name]]
+        platform = channel.setdefault("platform", name)
+        try:
+            connector = registry.connector_class(platform)
+        except (KeyError, TypeError):
+            raise ConfigError(
+                f"channels.{name}: unknown platform {platform!r}: name the channel after a"
+                f' platform or give it "platform": one of {registry.platforms()}'
+            ) from None
+        known = (*SERVER_CHANNEL_KEYS, *connector.options)
+        unknown = [key for key in channel if key not in known]
         if unknown:
             raise ConfigError(
-                f"channels.{name}.{unknown[0]}: unknown option"
-                f" (choose from {', '.join(CHANNEL_KEYS[name])})"
+                f"channels.{name}.{unknown[0]}: unknown option (choose from {', '.join(known)})"
             )
-        if not channel.get("enabled", False):
-            continue
-        for key, env in REQUIRED_CHANNEL_KEYS[name].items():
+        if channel.get("enabled", False):
+            enabled[name] = _fill_channel(name, channel, connector)
+    _check_unique(enabled)
+    paths = [channel["path"] for channel in enabled.values()]
+    if len(set(paths)) != len(paths):
+        shared = next(path for path in paths if paths.count(path) > 1)
+        raise ConfigError(f"channels: two enabled channels share the path {shared!r}")
+    return enabled
+
+
+def _fill_channel(name: str, channel: dict[str, Any], connector: Any) -> dict[str, Any]:
+    for key, default in connector.options.items():
+        if default is REQUIRED:
             if not channel.get(key):
                 raise ConfigError(
                     f"channels.{name}.{key} is required when channels.{name}.enabled is true"
-                    f" (set {env} in .env)"
+                    f" (set {_env_name(name, key, connector)} in .env)"
                 )
-        path = channel.setdefault("path", DEFAULT_PATHS[name])
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigError(f"channels.{name}.path must start with '/', got {path!r}")
-        deadline = channel.setdefault("deadline", DEFAULT_DEADLINES[name])
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
-            raise ConfigError(
-                f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
-            )
-        ack = channel.setdefault("ack", ACKS[0])
-        if ack not in ACKS:
-            raise ConfigError(f"channels.{name}.ack must be one of {ACKS}, got {ack!r}")
-        enabled[name] = channel
-    paths = [channel["path"] for channel in enabled.values()]
-    if len(set(paths)) != len(paths):
-        raise ConfigError(f"channels: two enabled channels share the path {paths[0]!r}")
-    return enabled
+        elif channel.get(key) is None:
+            channel[key] = default
+    path = channel.setdefault("path", f"/webhooks/{name}")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"channels.{name}.path must start with '/', got {path!r}")
+    deadline = channel.setdefault("deadline", connector.default_deadline)
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+        raise ConfigError(
+            f"channels.{name}.deadline must be a positive number of seconds, got {deadline!r}"
+        )
+    ack = channel.setdefault("ack", ACKS[0])
+    if ack not in ACKS:
+        raise ConfigError(f"channels.{name}.ack must be one of {ACKS}, got {ack!r}")
+    return channel
+
+
+def _check_unique(enabled: dict[str, dict[str, Any]]) -> None:
+    """Two channels with one bot's token would steal each other's webhook (or poll)."""
+    seen: dict[tuple[str, str, Any], str] = {}
+    for name, channel in enabled.items():
+        connector = registry.connector_class(channel["platform"])
+        for key in connector.unique_options:
+            marker = (channel["platform"], key, channel.get(key))
+            if channel.get(key) is None:
+                continue
+            if marker in seen:
+                raise ConfigError(
+                    f"channels.{name}.{key} is the same as channels.{seen[marker]}.{key}:"
+                    " two channels cannot be one bot"
+                )
+            seen[marker] = name
+
+
+def _env_name(name: str, key: str, connector: Any) -> str:
+    """The variable .env.example suggests: LINE_ACCESS_TOKEN, or SHOP_ACCESS_TOKEN for 'shop'."""
+    if name == connector.platform and key in connector.env_names:
+        return connector.env_names[key]
+    return f"{name.upper()}_{key.upper()}"
 
 
 def _routes(value: Any) -> list[Any]:

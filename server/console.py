@@ -21,9 +21,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bottender.connectors.base import BadRequest
-from bottender.connectors.console import SESSION_KEY, ConsoleConnector
+from bottender.connectors.console import ConsoleConnector
 from bottender.server import prompt
-from bottender.server.config import Config
+from bottender.server.config import Config, ConfigError
 from bottender.server.prompt import enable_line_editing
 from bottender.server.runtime import Runtime, fill_missing_keys
 from bottender.server.stores import build_store
@@ -123,8 +123,8 @@ async def _cancel_leftovers() -> None:
     await asyncio.gather(*leftovers, return_exceptions=True)
 
 
-async def _show(store: SessionStore, config: Config, what: str) -> str:
-    session = await store.read(SESSION_KEY)
+async def _show(store: SessionStore, config: Config, key: str, what: str) -> str:
+    session = await store.read(key)
     if session and session.is_expired(time.time(), config.expires_in):
         session = None  # what the next message would start from
     if session:
@@ -142,7 +142,13 @@ def run_console(
     platform: str = "console",
     read_line: Callable[[str], str] | None = None,
     write: Callable[[str], None] = _say,
+    channel: str | None = None,
 ) -> None:
+    if channel is not None and channel not in config.channels:
+        enabled = ", ".join(config.channels) or "none"
+        raise ConfigError(
+            f"--channel {channel}: channels.{channel} is not enabled (enabled: {enabled})"
+        )
     if read_line is None:
         ctrl_c_as_key = enable_line_editing()
         read_line = functools.partial(prompt.read_line, ctrl_c_as_key=ctrl_c_as_key)
@@ -151,7 +157,7 @@ def run_console(
     try:
         loop.run(store.open())
         connector = ConsoleConnector(
-            initial_state=config.initial_state, write=write, platform=platform
+            initial_state=config.initial_state, write=write, platform=platform, channel=channel
         )
         runtime = Runtime(
             config.app,
@@ -162,7 +168,11 @@ def run_console(
             middleware=config.middleware,
         )
         shape = "" if platform == "console" else f" ({platform}-shaped events)"
-        write(f"Bottender console: {config.app_ref} on the {config.driver} store{shape}. {HELP}")
+        speaking = f" as channel {channel!r}" if channel else ""
+        write(
+            f"Bottender console: {config.app_ref} on the {config.driver} store"
+            f"{speaking}{shape}. {HELP}"
+        )
         try:
             _chat(loop, store, config, connector, runtime, read_line, write)
         finally:
@@ -198,7 +208,7 @@ def _chat(
             continue
         try:
             if line in ("/state", "/session"):
-                write(f"Bot > {loop.run(_show(store, config, line))}")
+                write(f"Bot > {loop.run(_show(store, config, connector.session_id, line))}")
                 continue
             body = parse_line(line)
             if isinstance(body, str):

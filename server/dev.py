@@ -26,12 +26,13 @@ from types import FrameType
 import uvicorn
 
 from bottender.connectors.api import PlatformApiError
+from bottender.server.channels import display_name
 from bottender.server.config import Config
 from bottender.server.logs import log_config
-from bottender.server.serve import export_config
+from bottender.server.serve import announce_polling, export_config
 from bottender.server.startup import StartupError, check_port_free
 from bottender.server.tunnels import Tunnel, make_tunnel
-from bottender.server.webhooks import CHANNEL_NAMES, register_all
+from bottender.server.webhooks import register_all
 
 logger = logging.getLogger("bottender.dev")
 
@@ -106,20 +107,29 @@ def run_dev(
     dotenv_environ: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
     app_override: str | None = None,
+    polling: bool = False,
 ) -> int:
     project = (project_dir or Path.cwd()).resolve()
     opened: Tunnel | None = None
     with _sigterm_as_interrupt():
         try:
             check_port_free(host, port)
-            if public_url is None:
+            if polling:
+                # No tunnel: the pollers (in the server process) fetch the updates.
+                announce_polling(config)
+                _say(
+                    f"Polling for updates (no tunnel); health check at http://{host}:{port}/healthz"
+                )
+            elif public_url is None:
                 opened = make_tunnel(tunnel, port, env=dotenv_environ)
                 public_url = opened.start()
                 _say(f"Tunnel ({tunnel}): {public_url} -> http://{host}:{port}")
             else:
                 _say(f"Public URL: {public_url} -> http://{host}:{port}")
-            _register(config, public_url)
-            export_config(config, app_override)
+            if not polling:
+                assert public_url is not None
+                _register(config, public_url)
+            export_config(config, app_override, polling=polling)
             uvicorn.run(
                 "bottender.server.asgi:create",
                 factory=True,
@@ -146,9 +156,16 @@ def _register(config: Config, public_url: str) -> None:
         urls, notes = asyncio.run(register_all(config, public_url))
     except PlatformApiError as exc:
         raise DevError(f"could not register the {exc.platform} webhook: {exc}") from None
-    width = max(len(CHANNEL_NAMES[name]) for name in urls)
+    labels = {name: _label(config, name) for name in urls}
+    width = max(len(label) for label in labels.values())
     for name, url in urls.items():
-        _say(f"{CHANNEL_NAMES[name] + ' webhook:':<{width + 9}} {url}")
+        _say(f"{labels[name] + ' webhook:':<{width + 9}} {url}")
     for note in notes:
-        if not note.startswith(("LINE webhook set", "Telegram webhook set")):
+        if " webhook set: " not in note:
             _say(note)
+
+
+def _label(config: Config, name: str) -> str:
+    """``LINE`` for the channel named after its platform, ``LINE (shop)`` for another."""
+    shown = display_name(config, name)
+    return shown if name == config.channels[name]["platform"] else f"{shown} ({name})"

@@ -39,7 +39,7 @@ def instrument(gateway: Any) -> None:
         gateway.config.driver,
     )
     for connector in gateway.connectors:
-        connector.observe = platform_observer(gateway.metrics, gateway.tracer, connector.platform)
+        connector.observe = platform_observer(gateway.metrics, gateway.tracer, connector.channel)
 
 
 def platform_observer(

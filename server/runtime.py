@@ -109,7 +109,7 @@ class Runtime:
 
     async def _observed(self, connector: Connector, event: Event) -> Context | None:
         """:meth:`_handle` counted (outcome, duration) and traced (a span per event)."""
-        channel = connector.platform
+        channel = connector.channel
         key = connector.session_key(event)
         span = tracing.begin(
             self.tracer,
@@ -187,7 +187,7 @@ class Runtime:
         key = connector.session_key(event)
         if key is None:
             return await self._handle_sessionless(connector, event)
-        delivery_id = event.delivery_id
+        delivery_id = connector.delivery_id(event)
         async with self._checkout(key) as checkout:
             stored = checkout.session
             # Checked under the session's lock: a redelivery of an event still in
@@ -203,6 +203,7 @@ class Runtime:
                 fill_missing_keys(session, self.initial_state)
             connector.fill_session(session, event)
             context = connector.create_context(event, session)
+            context.channel = connector.channel
             if await self._run_bot(context, connector.platform, key):
                 session.last_activity = self.clock()
                 if delivery_id is not None:
@@ -220,11 +221,12 @@ class Runtime:
         the store recorded but could not confirm (an outage mid-call) keeps the
         platform's redelivery from running.
         """
-        delivery_id = event.delivery_id
+        delivery_id = connector.delivery_id(event)
         if delivery_id is not None and not await self._claim(delivery_id):
             logger.info("skipping redelivered %s event %s", connector.platform, delivery_id)
             return None
         context = connector.create_context(event, None)
+        context.channel = connector.channel
         await self._run_bot(context, connector.platform, None)
         return context
 

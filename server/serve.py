@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+from types import FrameType
 
 import uvicorn
 
 from bottender.server import startup
-from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV
+from bottender.server.asgi import APP_ENV, CONFIG_ENV, INGEST_ONLY_ENV, POLLING_ENV
+from bottender.server.channels import skipped_for_polling
 from bottender.server.config import Config
 from bottender.server.edge import uvicorn_options
 from bottender.server.logs import log_config
@@ -41,13 +44,16 @@ async def _check_store(config: Config) -> None:
     await store.close()
 
 
-def export_config(config: Config, app_override: str | None = None) -> None:
+def export_config(
+    config: Config, app_override: str | None = None, *, polling: bool = False
+) -> None:
     """Tell uvicorn's worker processes (``bottender.server.asgi:create``) what to load.
 
     Only a command-line ``--app`` is handed down: the app the config chose is
     chosen again by each worker, so a reloaded dev server follows an edited ``.env``.
     """
     os.environ[CONFIG_ENV] = str(config.path)
+    os.environ[POLLING_ENV] = "1" if polling else "0"
     if app_override:
         os.environ[APP_ENV] = app_override
     else:
@@ -73,11 +79,14 @@ def serve(
     log_format: str = "text",
     forwarded_allow: str | None = None,
     metrics_port: int | None = None,
+    polling: bool = False,
     ingest_only: bool = False,
     app_override: str | None = None,
     check_tokens: bool = True,
 ) -> int:
     asyncio.run(_check_store(config))
+    if polling:
+        announce_polling(config, workers)
     startup.check_port_free(host, port)
     bots: dict[str, str] = {}
     if check_tokens and config.channels:
@@ -85,7 +94,7 @@ def serve(
         for warning in checked.warnings:
             logger.warning("%s", warning)
         bots = checked.bots
-    for line in startup.banner(config, host=host, port=port, bots=bots):
+    for line in startup.banner(config, host=host, port=port, bots=bots, polling=polling):
         print(line, flush=True)
     warning = startup.no_channel_warning(config)
     if warning:
@@ -97,7 +106,9 @@ def serve(
             " use the redis or mongo driver to share sessions",
             workers,
         )
-    export_config(config, app_override)
+    export_config(config, app_override, polling=polling)
+    # uvicorn re-raises a SIGTERM it handled gracefully: make that a clean exit (status 0).
+    signal.signal(signal.SIGTERM, _exit_zero)
     if ingest_only:
         os.environ[INGEST_ONLY_ENV] = "1"
     observed = config.metrics is not None or metrics_port is not None
@@ -133,3 +144,21 @@ def _run_uvicorn(
         # The edge's limits (server/edge.py): header size, read timeouts, connections.
         **uvicorn_options(config.limits),
     )
+
+
+def announce_polling(config: Config, workers: int = 1) -> None:
+    """Say which channels will not be served, and when pollers cannot share a lease."""
+    for line in skipped_for_polling(config):
+        print(line, flush=True)
+    if workers > 1 and config.driver == "memory":
+        logger.warning(
+            "--polling with %d workers on the memory store: each worker has its own locks,"
+            " so every worker polls each bot and the platform refuses all but one (409);"
+            " use the redis, mongo or file driver to keep one poller per bot",
+            workers,
+        )
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    """What a SIGTERM does once uvicorn has shut down (events finished, sessions written)."""
+    raise SystemExit(0)

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from bottender.connectors import registry
 from bottender.connectors.api import PlatformApiError
 from bottender.connectors.base import Connector
 from bottender.server.channels import build_connectors
-from bottender.server.config import REQUIRED_CHANNEL_KEYS, Config
+from bottender.server.config import Config
 
 logger = logging.getLogger("bottender.server")
 
 #: How long the start-up token check waits for a platform before it moves on.
 TOKEN_CHECK_SECONDS = 5.0
-PLATFORM_NAMES = {"line": "LINE", "telegram": "Telegram"}
 
 
 class StartupError(Exception):
@@ -46,13 +46,21 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _platform(name: str, connector: Connector | None = None) -> str:
-    platform = connector.platform if connector is not None else name
-    return PLATFORM_NAMES.get(platform, platform)
+def _platform(platform: str) -> str:
+    """How people write the platform's name (the connector's ``display_name``)."""
+    try:
+        return registry.connector_class(platform).display_name or platform
+    except KeyError:
+        return platform
 
 
 def banner(
-    config: Config, *, host: str, port: int, bots: Mapping[str, str] | None = None
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    bots: Mapping[str, str] | None = None,
+    polling: bool = False,
 ) -> list[str]:
     """The lines ``bottender start`` prints before serving (``bots``: who each channel is)."""
     expiry = (
@@ -66,7 +74,15 @@ def banner(
     ]
     for name, channel in config.channels.items():
         bot = f" ({bots[name]})" if bots and bots.get(name) else ""
-        lines.append(f"{_platform(name) + ' webhook:':<18} POST {channel['path']}{bot}")
+        shown = _platform(channel["platform"])
+        if name != channel["platform"]:
+            shown = f"{shown} ({name})"
+        if polling:
+            can_poll = registry.connector_class(channel["platform"]).can_poll
+            how = "polling for updates" if can_poll else "skipped (needs a webhook)"
+            lines.append(f"{shown + ':':<18} {how}{bot}")
+        else:
+            lines.append(f"{shown + ' webhook:':<18} POST {channel['path']}{bot}")
     lines.append(f"Listening on http://{host}:{port}")
     return lines
 
@@ -75,7 +91,11 @@ def no_channel_warning(config: Config) -> str | None:
     """A warning when nothing would ever reach the bot over HTTP."""
     if config.channels:
         return None
-    tokens = " or ".join(keys["access_token"] for keys in REQUIRED_CHANNEL_KEYS.values())
+    tokens = " or ".join(
+        registry.connector_class(platform).env_names["access_token"]
+        for platform in registry.platforms()
+        if "access_token" in registry.connector_class(platform).env_names
+    )
     return (
         f"no channel is enabled in {config.path.name}: every webhook will get 404"
         f" (set {tokens} in .env, or enable a channel in the config)"
@@ -96,8 +116,8 @@ async def check_tokens(config: Config, *, within: float = TOKEN_CHECK_SECONDS) -
     Never fatal: a build machine may not reach the platform at all, and the
     webhook server is still worth starting.
     """
-    names = list(config.channels)
     connectors = build_connectors(config)
+    names = [connector.channel for connector in connectors]
     async with aiohttp.ClientSession() as http:
         for connector in connectors:
             await connector.start(http)
@@ -115,7 +135,7 @@ async def check_tokens(config: Config, *, within: float = TOKEN_CHECK_SECONDS) -
 
 async def _check(name: str, connector: Connector, within: float) -> tuple[str | None, str | None]:
     """(who the bot is, None) when the token is accepted, else (None, a warning)."""
-    platform = _platform(name, connector)
+    platform = connector.display_name or connector.platform
     try:
         async with asyncio.timeout(within):
             return await connector.check_token(), None

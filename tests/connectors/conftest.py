@@ -252,6 +252,8 @@ def line(gateway_pool: GatewayPool, platform: FakePlatform) -> Callable[..., Lin
             "access_token": LINE_ACCESS_TOKEN,
             "channel_secret": LINE_SECRET,
             "origin": platform.origin,
+            # Known, so the gateway asks LINE nothing at start-up (GET /v2/bot/info).
+            "bot_user_id": payloads.LINE_BOT_USER_ID,
             **options,
         }
         names: dict[str, Any] = {"app": app, "channels": {"line": channel}}

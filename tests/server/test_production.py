@@ -45,6 +45,7 @@ def channels(origin: str) -> dict[str, Any]:
             "access_token": LINE_TOKEN,
             "channel_secret": LINE_SECRET,
             "origin": origin,
+            "bot_user_id": "Ubot",
         },
         "telegram": {
             "enabled": True,
