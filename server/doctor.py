@@ -53,11 +53,17 @@ async def run_checks(
     rows = [Row("config", OK, str(config.path))]
     rows += await _store_rows(config, clock)
     async with aiohttp.ClientSession(json_serialize=lambda obj: orjson.dumps(obj).decode()) as http:
-        if "telegram" in config.channels:
-            rows += await _telegram_rows(config, http, public_url, clock)
-        if "line" in config.channels:
-            rows += await _line_rows(config, http, public_url)
+        for name, channel in config.channels.items():
+            check = PLATFORM_CHECKS.get(channel["platform"])
+            if check is not None:
+                rows += await check(config, name, http, public_url, clock)
     return rows
+
+
+def _label(config: Config, name: str) -> str:
+    """``telegram`` for the channel named after its platform, ``telegram (shop)`` for another."""
+    platform = config.channels[name]["platform"]
+    return platform if name == platform else f"{platform} ({name})"
 
 
 async def _store_rows(config: Config, clock: Callable[[], float]) -> list[Row]:
@@ -109,47 +115,64 @@ def _webhook_row(
 
 
 async def _telegram_rows(
-    config: Config, http: aiohttp.ClientSession, public_url: str | None, clock: Callable
+    config: Config,
+    name: str,
+    http: aiohttp.ClientSession,
+    public_url: str | None,
+    clock: Callable,
 ) -> list[Row]:
-    client = webhooks._telegram(config, http)
+    client = webhooks.admin(config, name, http).client  # type: ignore[attr-defined]
+    label = _label(config, name)
     me, refused = await _call(client.call("getMe"))
     if refused is not None:
-        return [Row("telegram token", FAIL, refused)]
+        return [Row(f"{label} token", FAIL, refused)]
     me = me if isinstance(me, dict) else {}
-    rows = [Row("telegram token", OK, f"@{me.get('username', '?')}")]
+    rows = [Row(f"{label} token", OK, f"@{me.get('username', '?')}")]
     info, refused = await _call(client.get_webhook_info())
     if refused is not None:
-        return [*rows, Row("telegram webhook", FAIL, refused)]
+        return [*rows, Row(f"{label} webhook", FAIL, refused)]
     info = info if isinstance(info, dict) else {}
-    path = config.channels["telegram"]["path"]
-    rows.append(_webhook_row("telegram webhook", info.get("url") or "", path, public_url))
+    path = config.channels[name]["path"]
+    rows.append(_webhook_row(f"{label} webhook", info.get("url") or "", path, public_url))
     pending = info.get("pending_update_count", 0)
-    rows.append(Row("telegram pending", WARN if pending > MANY_PENDING else OK, str(pending)))
+    rows.append(Row(f"{label} pending", WARN if pending > MANY_PENDING else OK, str(pending)))
     message = info.get("last_error_message")
     if not message:
-        rows.append(Row("telegram last error", OK, "none"))
+        rows.append(Row(f"{label} last error", OK, "none"))
     else:
         age = clock() - float(info.get("last_error_date") or 0)
         status = FAIL if age <= RECENT_ERROR_SECONDS else WARN
-        rows.append(Row("telegram last error", status, f"{message} ({age:.0f} s ago)"))
+        rows.append(Row(f"{label} last error", status, f"{message} ({age:.0f} s ago)"))
     return rows
 
 
 async def _line_rows(
-    config: Config, http: aiohttp.ClientSession, public_url: str | None
+    config: Config,
+    name: str,
+    http: aiohttp.ClientSession,
+    public_url: str | None,
+    clock: Callable,
 ) -> list[Row]:
-    client = webhooks._line(config, http)
+    client = webhooks.admin(config, name, http).client  # type: ignore[attr-defined]
+    label = _label(config, name)
     bot, refused = await _call(client.call("GET", "/v2/bot/info"))
     if refused is not None:
-        return [Row("line token", FAIL, refused)]
+        return [Row(f"{label} token", FAIL, refused)]
     bot = bot if isinstance(bot, dict) else {}
-    rows = [Row("line token", OK, f"{bot.get('displayName', '?')} ({bot.get('basicId', '?')})")]
+    rows = [Row(f"{label} token", OK, f"{bot.get('displayName', '?')} ({bot.get('basicId', '?')})")]
     info, refused = await _call(client.get_webhook_endpoint())
     if refused is not None:
-        return [*rows, Row("line webhook", FAIL, refused)]
+        return [*rows, Row(f"{label} webhook", FAIL, refused)]
     info = info if isinstance(info, dict) else {}
-    path = config.channels["line"]["path"]
-    row = _webhook_row("line webhook", info.get("endpoint") or "", path, public_url)
+    path = config.channels[name]["path"]
+    row = _webhook_row(f"{label} webhook", info.get("endpoint") or "", path, public_url)
     if row.status == OK and info.get("active") is False:
-        row = Row("line webhook", FAIL, f"{row.detail} (not active: turn on 'Use webhook')")
+        row = Row(f"{label} webhook", FAIL, f"{row.detail} (not active: turn on 'Use webhook')")
     return [*rows, row]
+
+
+#: Each platform's checks (its token, its webhook), by platform name.
+PLATFORM_CHECKS: dict[str, Callable[..., Awaitable[list[Row]]]] = {
+    "telegram": _telegram_rows,
+    "line": _line_rows,
+}
