@@ -271,16 +271,14 @@ def test_the_console_speaks_as_a_channel_with_its_own_session(tmp_path, fake_pla
 
         return read
 
-    asyncio.run(
-        run_console(
-            config, read_line=lines(["hi", "hi", "/session"]), write=said.append, channel="shop"
-        )
+    run_console(
+        config, read_line=lines(["hi", "hi", "/session"]), write=said.append, channel="shop"
     )
-    asyncio.run(run_console(config, read_line=lines(["hi"]), write=said.append))
+    run_console(config, read_line=lines(["hi"]), write=said.append)
     replies = [line for line in said if line.startswith("Bot > ")]
     assert replies[:2] == ["Bot > shop 1", "Bot > shop 2"]
     assert '"id": "console:shop:1"' in replies[2]
     assert replies[3] == "Bot > console 1"  # the console's own conversation is another one
     assert "as channel 'shop'" in said[0]
     with pytest.raises(ConfigError, match=r"channels\.nope is not enabled"):
-        asyncio.run(run_console(config, read_line=lines([]), write=said.append, channel="nope"))
+        run_console(config, read_line=lines([]), write=said.append, channel="nope")
