@@ -247,3 +247,37 @@ def test_line_webhooks_events_and_replies_are_counted_under_line(
     reply = {**line, "method": "POST /v2/bot/message/reply"}
     assert value(scraped, "bottender_platform_requests_total", **reply, status="200") == 2
     assert value(scraped, "bottender_lock_wait_seconds_count", driver="memory") == 2
+
+
+def test_a_channel_not_named_after_its_platform_is_counted_under_its_own_name(
+    make_gateway, fake_platform
+) -> None:
+    live = make_gateway(
+        app="tests.bots:counter",
+        channels={
+            "shop": {
+                "enabled": True,
+                "platform": "telegram",
+                "access_token": "123:SHOP",
+                "secret_token": SECRET,
+                "origin": fake_platform.origin,
+            }
+        },
+        server={"metrics": {}},  # no token: loopback clients only
+    )
+    request = urllib.request.Request(
+        live.url + "/webhooks/shop",
+        data=json.dumps(text_update(1, "hi")).encode(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    wait_for(lambda: len(fake_platform.texts()) == 1, "the reply")
+    scraped = samples(scrape(live.url + "/metrics", token=None).body.decode())
+    shop = {"channel": "shop"}
+    assert value(scraped, "bottender_webhooks_total", **shop, status="200") == 1
+    assert value(scraped, "bottender_events_total", **shop, outcome="handled") == 1
+    sent = {**shop, "method": "sendMessage", "status": "200"}
+    assert value(scraped, "bottender_platform_requests_total", **sent) == 1
+    assert value(scraped, "bottender_webhooks_total", channel="telegram", status="200") == 0
