@@ -238,3 +238,19 @@ def test_other_stores_that_are_down_are_one_line_too(tmp_path, driver):
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"bottender: session store unavailable: {start}"), line
     assert "s3cret" not in line
+
+
+def test_the_banner_in_polling_mode_says_which_channels_poll(tmp_path, monkeypatch) -> None:
+    from bottender.server.config import load_config
+    from bottender.server.startup import banner
+
+    monkeypatch.chdir(tmp_path)
+    channels = both_channels("http://127.0.0.1:9")
+    channels["shop"] = {**channels["telegram"], "platform": "telegram", "access_token": "9:SHOP"}
+    config = load_config(write_config(tmp_path, app="tests.bots:counter", channels=channels))
+    lines = banner(config, host="127.0.0.1", port=5000, polling=True)
+    assert any(line.startswith("Telegram:") and "polling for updates" in line for line in lines)
+    assert any(line.startswith("Telegram (shop):") and "polling" in line for line in lines)
+    assert any(line.startswith("LINE:") and "skipped" in line for line in lines)
+    webhooks = banner(config, host="127.0.0.1", port=5000)
+    assert any(line.startswith("Telegram (shop) webhook:") for line in webhooks)
