@@ -35,6 +35,7 @@ Where the topology is chosen (one server, Cluster, Sentinel): redis_topology.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,8 @@ from bottender.sessions.leases import (
 from bottender.sessions.redis_pipeline import AutoPipeline, ClusterAutoPipeline, Script
 from bottender.sessions.redis_topology import Topology
 from bottender.sessions.session import Session
+
+logger = logging.getLogger(__name__)
 
 #: A dead server must fail the request quickly (503, the platform retries) rather than hang it.
 SOCKET_CONNECT_TIMEOUT = 2.0
@@ -386,6 +389,16 @@ class RedisStore(LeasedStore):
             yield self._redis
         except (RedisError, RedisClusterException, OSError) as error:
             raise StoreError(f"Redis at {self.display_url}: {doing} failed: {error}") from error
+        except StoreError:
+            raise
+        except Exception as error:
+            # redis-py's cluster client can trip over its own slot map while a failover
+            # rebuilds it (seen as a bare 500 mid-failover). Whatever the client raised,
+            # the step failed: a 503 the platform retries, with the traceback kept here.
+            logger.exception("Redis client error while %s", doing)
+            raise StoreError(
+                f"Redis at {self.display_url}: {doing} failed unexpectedly: {error!r}"
+            ) from error
 
     def _decode(self, key: str, data: bytes) -> Session:
         try:

@@ -231,6 +231,30 @@ async def test_scripts_the_server_forgot_are_loaded_again(redis_backend: RedisBa
     assert await store.claim_event("telegram:1") is False
 
 
+async def test_anything_the_client_raises_fails_the_step_as_a_store_error(
+    redis_backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's cluster client can raise a bare IndexError or KeyError while a
+    failover rebuilds its slot map; the event must get a 503, never a 500."""
+    store = await redis_backend.make()
+    redis = Redis.from_url(redis_backend.url)
+    await redis.script_flush()  # the promoted replica of a failover has no scripts
+    await redis.aclose()
+
+    async def trips(*args: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(store._redis, "script_load", trips)
+    with pytest.raises(StoreError, match="IndexError"):
+        async with store.checkout("line:U1"):
+            pass
+    monkeypatch.undo()
+
+    async with asyncio.timeout(1), store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"count": 1}))
+    assert (await store.read("line:U1")).state == {"count": 1}
+
+
 async def test_one_commands_error_is_its_own_in_a_shared_batch(
     redis_backend: RedisBackend,
 ) -> None:
