@@ -13,10 +13,9 @@ is configured through uvicorn's ``log_config``, which every process applies.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import os
-import queue
 import re
 import sys
 import threading
@@ -30,6 +29,7 @@ LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Values that need no quoting in key=value form (no comma: it separates list items).
 _BARE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
+_bare = _BARE.fullmatch
 
 access_logger = logging.getLogger("bottender.access")
 
@@ -46,17 +46,22 @@ def _value(value: Any) -> str:
     string. A list whose items are all bare is joined with commas; any other
     list is written as one quoted JSON array, so its items stay distinct.
     """
+    kind = type(value)
+    if kind is str:  # the common case first: one line per webhook is built of these
+        return value if _bare(value) else _quoted(value)
+    if kind is int:
+        return str(value)
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, list | tuple | set | frozenset):
         items = [str(v) for v in value]
-        if all(_BARE.fullmatch(item) for item in items):
+        if all(_bare(item) for item in items):
             return ",".join(items) or "-"
         return _quoted(json.dumps(items, ensure_ascii=True, separators=(",", ":")))
     text = str(value)
-    return text if _BARE.fullmatch(text) else _quoted(text)
+    return text if _bare(text) else _quoted(text)
 
 
 def key_values(fields: Mapping[str, Any]) -> str:
@@ -97,23 +102,34 @@ class AccessLineHandler(logging.Handler):
     """The access log's handler under ``bottender start``: the same lines, for less.
 
     ``log_fields`` hands it the fields directly, so a webhook's line skips ``logging``'s
-    per-record machinery (a LogRecord, its attributes, the formatter's ``%`` formatting)
-    and the handler's lock, flush and ``write`` system call: the line is built here, with
-    the timestamp text cached per second, and put on a queue that a writer thread empties
-    in batches, one ``write`` per batch. Text and JSON lines are as the formatters make
-    them. Records that come through ``logging`` itself are formatted and queued as usual.
-    Used only when it is the access logger's one handler and the logger does not
-    propagate (``log_config`` sets this up); otherwise ``log_fields`` takes the usual path.
+    per-record machinery (a LogRecord, its attributes, the formatter's ``%`` formatting),
+    with the timestamp text cached per second. Lines wait in a list for at most
+    ``FLUSH_DELAY`` seconds (or ``MAX_BATCH`` lines) and are written together, one
+    ``write`` per batch, by a timer on the event loop that logged them. No thread: a
+    writer thread woken for every line cost more (a GIL hand-over and a context switch
+    per webhook) than the write it saved. Outside a running loop (start-up, another
+    thread, shutdown) a line is written at once. Text and JSON lines are as the
+    formatters make them; records that come through ``logging`` itself are formatted
+    and batched the same way. Used only when it is the access logger's one handler and
+    the logger does not propagate (``log_config`` sets this up); otherwise
+    ``log_fields`` takes the usual path. A process killed with SIGKILL loses the lines
+    of its last ``FLUSH_DELAY`` seconds; any other exit writes them (``close``).
     """
+
+    #: Seconds a line may wait for others to share its ``write``.
+    FLUSH_DELAY = 0.05
+    #: Lines written at once, whatever the delay.
+    MAX_BATCH = 512
 
     def __init__(self, fmt: str = "text", stream: IO[str] | None = None) -> None:
         super().__init__()
         self.json = fmt == "json"
         self.stream = stream if stream is not None else sys.stderr
         self.setFormatter(JsonFormatter() if self.json else logging.Formatter(TEXT_FORMAT))
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_pid = 0
+        self._batch: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._batch_thread = 0
         self._second = -1
         self._stamp = ""
 
@@ -141,41 +157,45 @@ class AccessLineHandler(logging.Handler):
             self.handleError(record)
 
     def _put(self, line: str) -> None:
-        if self._writer is None or self._writer_pid != os.getpid():
-            self._start_writer()
-        self._lines.put(line)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: nothing would flush a batch later
+            # The batch belongs to the loop's thread; from it (after the loop), its lines first.
+            mine = threading.get_ident() == self._batch_thread
+            self._write([*self._take(), line] if mine else [line])
+            return
+        self._batch.append(line)
+        if len(self._batch) >= self.MAX_BATCH:
+            self.flush()
+        elif self._timer_loop is not loop:  # no timer yet, or one on a loop that has ended
+            self._batch_thread = threading.get_ident()
+            self._timer_loop = loop
+            self._timer = loop.call_later(self.FLUSH_DELAY, self.flush)
 
-    def _start_writer(self) -> None:
-        self._writer_pid = os.getpid()
-        self._writer = threading.Thread(target=self._write_batches, name="access-log", daemon=True)
-        self._writer.start()
+    def _take(self) -> list[str]:
+        batch, self._batch = self._batch, []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_loop = None
+        return batch
 
-    def _write_batches(self) -> None:
-        lines = self._lines
-        while True:
-            batch = [lines.get()]
-            while len(batch) < 1024:
-                try:
-                    batch.append(lines.get_nowait())
-                except queue.Empty:
-                    break
-            done = batch[-1] is None
-            text = "".join(f"{line}\n" for line in batch if line is not None)
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it
             try:
-                self.stream.write(text)
+                self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass  # a closed stderr must not take the server down
-            if done:
-                return
+
+    def flush(self) -> None:
+        """Write the lines waiting (the timer, a full batch, ``logging.shutdown``)."""
+        self._write(self._take())
 
     def close(self) -> None:
-        """Write every queued line before the process exits (``logging.shutdown`` calls this)."""
-        writer = self._writer
-        if writer is not None and writer.is_alive() and self._writer_pid == os.getpid():
-            self._lines.put(None)
-            writer.join(5)
-        self._writer = None
+        """Write every waiting line before the process exits (``logging.shutdown`` calls this)."""
+        self.flush()
         super().close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -82,3 +83,51 @@ def test_bottender_start_gives_the_access_log_its_own_handler() -> None:
         logging.getLogger("bottender.access").handlers = []
         logging.getLogger("bottender.access").propagate = True
         logging.getLogger("bottender.access").setLevel(logging.NOTSET)
+
+
+class CountingStream(io.StringIO):
+    """A stream that counts its ``write`` calls: one per batch is the point."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def fast_logger(stream: io.StringIO) -> tuple[logging.Logger, AccessLineHandler]:
+    logger = logging.getLogger("test.access")
+    handler = AccessLineHandler("text", stream)
+    logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    return logger, handler
+
+
+async def test_lines_logged_on_a_loop_share_one_write_soon_after() -> None:
+    stream = CountingStream()
+    logger, _ = fast_logger(stream)
+    for _ in range(100):
+        log_fields(logger, logging.INFO, "webhook", FIELDS)
+    assert stream.writes == 0  # waiting for the others of this moment
+
+    async with asyncio.timeout(5):
+        while stream.getvalue().count("\n") < 100:  # noqa: ASYNC110 (written by a timer)
+            await asyncio.sleep(0.01)
+    assert stream.writes == 1
+
+
+def test_no_line_is_left_behind_when_a_loop_ends_before_its_batch_is_written() -> None:
+    stream = CountingStream()
+    logger, handler = fast_logger(stream)
+
+    async def log(count: int) -> None:
+        for _ in range(count):
+            log_fields(logger, logging.INFO, "webhook", FIELDS)
+
+    asyncio.run(log(3))  # the loop closes before its flush timer fires
+    assert stream.getvalue() == ""
+    log_fields(logger, logging.INFO, "webhook", FIELDS)  # no loop: written at once, in order
+    assert stream.getvalue().count("\n") == 4
+
+    asyncio.run(log(2))  # a new loop gets a timer of its own
+    handler.close()
+    assert stream.getvalue().count("\n") == 6
