@@ -51,12 +51,9 @@ def platform_observer(
 
     def observe(method: str) -> Callable[[int], None]:
         started = time.perf_counter()
-        span = tracing.child(
-            tracer,
-            "bottender.platform",
-            channel=channel,
-            method=method,
-        )
+        span = None
+        if tracer is not None:
+            span = tracing.child(tracer, "bottender.platform", channel=channel, method=method)
 
         def ended(status: int) -> None:
             metrics.platform_request(channel, method, status, time.perf_counter() - started)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from typing import Any
 
@@ -111,12 +111,14 @@ class Runtime:
         """:meth:`_handle` counted (outcome, duration) and traced (a span per event)."""
         channel = connector.channel
         key = connector.session_key(event)
-        span = tracing.begin(
-            self.tracer,
-            "bottender.event",
-            channel=channel,
-            session_hash=tracing.session_hash(key),
-        )
+        span = None
+        if self.tracer is not None:  # the hash costs a digest: only for a span
+            span = tracing.begin(
+                self.tracer,
+                "bottender.event",
+                channel=channel,
+                session_hash=tracing.session_hash(key),
+            )
         token = _outcome.set("handled" if key is not None else "sessionless")
         started = time.perf_counter()
         outcome = "failed"
@@ -135,34 +137,7 @@ class Runtime:
     def _checkout(self, key: str) -> AbstractAsyncContextManager[Checkout]:
         if not self.metrics.enabled and self.tracer is None:
             return self.store.checkout(key)
-        return self._observed_checkout(key)
-
-    @asynccontextmanager
-    async def _observed_checkout(self, key: str) -> AsyncIterator[Checkout]:
-        """The store's checkout with lock wait and failures counted, each step a span."""
-        started = time.perf_counter()
-        step = tracing.child(self.tracer, "bottender.store.lock_load", **self._store_attrs())
-        op = "lock_load"
-        try:
-            async with self.store.checkout(key) as checkout:
-                self.metrics.lock_wait(self.driver, time.perf_counter() - started)
-                tracing.end(step)
-                op = "bot"
-                try:
-                    yield checkout
-                finally:
-                    op = "save_unlock"
-                    step = tracing.child(
-                        self.tracer, "bottender.store.save_unlock", **self._store_attrs()
-                    )
-        except StoreError as exc:
-            self.metrics.store_error(self.driver, op)
-            tracing.end(step, error=exc)
-            raise
-        except BaseException as exc:  # cancelled: the open step still ends, marked failed
-            tracing.end(step, error=exc)
-            raise
-        tracing.end(step)
+        return _ObservedCheckout(self, key)
 
     async def _claim(self, delivery_id: str) -> bool:
         if not self.metrics.enabled and self.tracer is None:
@@ -333,3 +308,59 @@ def _wrap(
         await middleware(context, inner)
 
     return call_next
+
+
+class _ObservedCheckout:
+    """The store's checkout with its lock wait and failures counted, each step a span.
+
+    A plain class rather than an ``asynccontextmanager``: it wraps every event's
+    checkout while metrics are on, and a generator-based wrapper cost several times
+    more per event; the span calls are skipped outright when there is no tracer.
+    """
+
+    __slots__ = ("_inner", "_op", "_runtime", "_step")
+
+    def __init__(self, runtime: Runtime, key: str) -> None:
+        self._runtime = runtime
+        self._inner = runtime.store.checkout(key)
+        self._op = "lock_load"
+        self._step: Any = None
+
+    def _begin(self, name: str) -> None:
+        runtime = self._runtime
+        if runtime.tracer is not None:
+            self._step = tracing.child(runtime.tracer, name, driver=runtime.driver)
+
+    def _failed(self, error: BaseException) -> None:
+        """A store failure is counted under the step it happened in; any failure ends the span."""
+        if isinstance(error, StoreError):
+            self._runtime.metrics.store_error(self._runtime.driver, self._op)
+        tracing.end(self._step, error=error)
+
+    async def __aenter__(self) -> Checkout:
+        started = time.perf_counter()
+        self._begin("bottender.store.lock_load")
+        try:
+            checkout = await self._inner.__aenter__()
+        except BaseException as error:  # cancelled too: the open step still ends, failed
+            self._failed(error)
+            raise
+        runtime = self._runtime
+        runtime.metrics.lock_wait(runtime.driver, time.perf_counter() - started)
+        tracing.end(self._step)
+        self._op = "bot"
+        return checkout
+
+    async def __aexit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        self._op = "save_unlock"
+        self._begin("bottender.store.save_unlock")
+        try:
+            suppressed = await self._inner.__aexit__(kind, error, traceback)
+        except BaseException as failure:
+            self._failed(failure)
+            raise
+        if error is not None and not suppressed:  # the block's own failure goes on
+            self._failed(error)
+        else:
+            tracing.end(self._step)
+        return bool(suppressed)
