@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -99,15 +100,22 @@ MAX_COPIED_DEPTH = 16
 MAX_COPIED_BYTES = 16 * 1024
 #: The integers every store keeps exactly (BSON's int64).
 _INT64 = (-(2**63), 2**63 - 1)
+#: Levels orjson writes at most: anything deeper it refuses itself.
+_MAX_JSON_DEPTH = 254
+#: 19 digits in a row in orjson's output: where an integer past int64 (2**63 has 19) can be.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-def json_copy(value: Any, what: str) -> Any:
+def json_copy(value: Any, what: str, *, int64: bool = True) -> Any:
     """Deep-copy JSON-compatible data, refusing what no store could save.
 
     State must survive a round trip through any driver, so the memory store in
     development accepts exactly what Redis or MongoDB would in production: a
-    key holding a NUL character, which BSON cannot encode, is refused here
-    rather than when MongoDB is written, after the bot has already replied.
+    key holding a NUL character, or an integer beyond signed 64 bits (orjson
+    writes up to 2**64 - 1, BSON only int64), is refused here rather than when
+    MongoDB is written, after the bot has already replied. The error names the
+    value's key path. ``int64=False`` leaves integers that orjson writes alone:
+    the read-only view of a state stored before the rule must stay readable.
     """
     wrapped: Any = value
     for _ in range(_STORE_NESTING):
@@ -115,30 +123,60 @@ def json_copy(value: Any, what: str) -> Any:
     try:
         data = orjson.dumps(wrapped, option=_STRICT_JSON)
     except TypeError as exc:
+        _refuse_unsavable(value, what, int64=int64)  # a number or key it can name the path of
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
     copied = orjson.loads(data)
     for _ in range(_STORE_NESTING):
         copied = copied[0]
     # Rare cases, looked for only when the bytes hint at them: orjson writes NaN and
-    # infinities as null (the value would silently become None), and BSON keys cannot
-    # hold NUL.
-    if b"null" in data or b"\\u0000" in data:
-        _refuse_unsavable(value, what)
+    # infinities as null (the value would silently become None), BSON keys cannot hold
+    # NUL, and an integer past int64 has at least 19 digits.
+    if b"null" in data or b"\\u0000" in data or (int64 and _LONG_DIGITS.search(data) is not None):
+        _refuse_unsavable(value, what, int64=int64)
     return copied
 
 
-def _refuse_unsavable(value: Any, what: str) -> None:
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TypeError(f"{what} must be JSON-serializable: {value} is not a JSON number")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and "\x00" in key:
-                raise TypeError(f"{what}: the key {key!r} has a NUL character (MongoDB refuses it)")
-            _refuse_unsavable(item, what)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _refuse_unsavable(item, what)
+def _refuse_unsavable(value: Any, what: str, *, int64: bool) -> None:
+    """Walk ``value`` for what no store keeps, naming its path.
+
+    Iterative, each container once and no deeper than orjson writes: a value orjson
+    refused may be nested past any recursion limit, or hold itself.
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    seen: set[int] = set()
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            if id(item) in seen or len(path) > _MAX_JSON_DEPTH:
+                continue
+            seen.add(id(item))
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise TypeError(
+                    f"{what} must be JSON-serializable: {item} at {_path(path)}"
+                    " is not a JSON number"
+                )
+        elif isinstance(item, int):
+            if int64 and not _INT64[0] <= item <= _INT64[1]:
+                raise TypeError(
+                    f"{what}: the integer {item} at {_path(path)} does not fit in signed 64 bits"
+                    " (state integers must: MongoDB keeps no larger ones)"
+                )
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise TypeError(
+                        f"{what}: the key {key!r} at {_path(path)} has a NUL character"
+                        " (MongoDB refuses it)"
+                    )
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+
+
+def _path(path: tuple[Any, ...]) -> str:
+    """``['profile']['visits'][1]``: unambiguous whatever the keys hold (dots, brackets)."""
+    return "".join(f"[{part!r}]" for part in path) or "the top level"
 
 
 def check_copied(value: Any, what: str) -> None:
@@ -358,7 +396,8 @@ class Context:
     def state(self) -> Mapping[str, Any]:
         if self._view is None:
             state = self._session.state if self._session is not None else {}
-            self._view = MappingProxyType(json_copy(state, "state"))
+            # A stored state is shown as it is: the int64 rule applies to what is set.
+            self._view = MappingProxyType(json_copy(state, "state", int64=False))
         return self._view
 
     def set_state(self, partial: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ import importlib.util
 import ipaddress
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from dotenv import load_dotenv
 from bottender.connectors import registry
 from bottender.connectors.base import REQUIRED, json_copy
 from bottender.connectors.router import is_action
-from bottender.server.limits import ServerLimits, server_limits
+from bottender.server.limits import LIMIT_KEYS, ServerLimits, server_limits
 
 App = Callable[..., Awaitable[Any]]
 #: ``async def on_error(context, error)``.
@@ -40,6 +40,8 @@ SERVER_CHANNEL_KEYS = ("enabled", "platform", "path", "deadline", "ack")
 ACKS = ("deadline", "immediate")
 #: Inbox entries one process holds at most before answering 503 (server/dispatch.py).
 DEFAULT_INBOX_MAX_PENDING = 1000
+#: Every key of the config's ``server`` dict: the edge's limits (server/limits.py) and these.
+SERVER_KEYS = (*LIMIT_KEYS, "inbox_max_pending", "metrics")
 
 
 class ConfigError(Exception):
@@ -128,6 +130,7 @@ def config_from_module(
     store_options = _mapping(stores.get(driver, {}), f"session.stores.{driver}")
 
     server = _mapping(getattr(module, "server", {}), "server")
+    refuse_unknown(server, "server", SERVER_KEYS)
     max_body_size = server.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
         raise ConfigError(f"server.max_body_size must be a positive integer, got {max_body_size!r}")
@@ -231,6 +234,17 @@ async def _no_app(context: Any) -> None:
     """Stands in where a command needs the config but never runs the bot."""
 
 
+def refuse_unknown(mapping: dict[Any, Any], key: str, known: Iterable[str]) -> None:
+    """A key the code does not read is a typo (``"limts"``), never silently ignored.
+
+    The one way every section reports it: ``server.limts: unknown option (choose from …)``.
+    """
+    known = tuple(known)
+    unknown = [name for name in mapping if name not in known]
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown option (choose from {', '.join(known)})")
+
+
 def _mapping(value: Any, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{key} must be a dict, got {type(value).__name__}")
@@ -255,12 +269,7 @@ def _channels(value: Any) -> dict[str, dict[str, Any]]:
                 f"channels.{name}: unknown platform {platform!r}: name the channel after a"
                 f' platform or give it "platform": one of {registry.platforms()}'
             ) from None
-        known = (*SERVER_CHANNEL_KEYS, *connector.options)
-        unknown = [key for key in channel if key not in known]
-        if unknown:
-            raise ConfigError(
-                f"channels.{name}.{unknown[0]}: unknown option (choose from {', '.join(known)})"
-            )
+        refuse_unknown(channel, f"channels.{name}", (*SERVER_CHANNEL_KEYS, *connector.options))
         if channel.get("enabled", False):
             enabled[name] = _fill_channel(name, channel, connector)
     _check_unique(enabled)
@@ -343,14 +352,10 @@ def _metrics(value: Any) -> dict[str, Any] | None:
     if value is None or value is False:
         return None
     metrics = dict(_mapping({} if value is True else value, "server.metrics"))
+    refuse_unknown(metrics, "server.metrics", METRICS_KEYS)
     if importlib.util.find_spec("prometheus_client") is None:
         raise ConfigError(
             "server.metrics needs prometheus-client: pip install 'bottender-py[metrics]'"
-        )
-    unknown = [key for key in metrics if key not in METRICS_KEYS]
-    if unknown:
-        raise ConfigError(
-            f"server.metrics.{unknown[0]}: unknown option (choose from {', '.join(METRICS_KEYS)})"
         )
     path = metrics.setdefault("path", "/metrics")
     if not isinstance(path, str) or not path.startswith("/"):

@@ -23,13 +23,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
-import uvicorn
-
 from bottender.connectors.api import PlatformApiError
 from bottender.server.channels import display_name
 from bottender.server.config import Config
-from bottender.server.logs import log_config
-from bottender.server.serve import announce_polling, export_config
+from bottender.server.serve import announce_polling, export_config, run_gateway
 from bottender.server.startup import StartupError, check_port_free
 from bottender.server.tunnels import Tunnel, make_tunnel
 from bottender.server.webhooks import register_all
@@ -130,15 +127,13 @@ def run_dev(
                 assert public_url is not None
                 _register(config, public_url)
             export_config(config, app_override, polling=polling)
-            uvicorn.run(
-                "bottender.server.asgi:create",
-                factory=True,
+            run_gateway(
+                config,
                 host=host,
                 port=port,
+                log_level=log_level,
                 reload=True,
                 **reload_settings(config, project),
-                log_level=log_level,
-                log_config=log_config(log_level),
                 timeout_graceful_shutdown=DEV_GRACEFUL_SHUTDOWN_SECONDS,
             )
         finally:

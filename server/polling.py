@@ -19,6 +19,8 @@ What it guarantees, and how:
   store, the poller holds a lock on ``poller:<bot>`` in the session store (a
   lease on redis/mongo, renewed while held, freed by a crash after
   ``lock_lease`` seconds): one process polls, the others stand by and take over.
+  A poller whose lease was taken while it held it (it was stalled, or cut off
+  from the store, past the lease) stops polling at once and stands by in turn.
   On the memory store each process has its own locks, hence a warning at start.
 * **Failures back off**: 1 s doubling to 30 s, with jitter; a 409 or a refused
   token is explained in one line.
@@ -38,7 +40,7 @@ from typing import Any
 
 from bottender.connectors.base import Connector, Event
 from bottender.server.runtime import Runtime
-from bottender.sessions.base import SessionStore, StoreError
+from bottender.sessions.base import Lease, SessionStore, StoreError
 from bottender.sessions.session import HANDLED_LIMIT
 
 logger = logging.getLogger("bottender.polling")
@@ -82,7 +84,10 @@ class Poller:
         self.prepare = prepare
         self.poll_seconds = poll_seconds
         self.polling = False
-        self._stopping = asyncio.Event()
+        self._stop_requested = False
+        #: Polling must end: stop() was called, or the lease was lost (then it is cleared
+        #: once the poller stands by again).
+        self._halt = asyncio.Event()
         self._fetch: asyncio.Task[Any] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -96,9 +101,8 @@ class Poller:
 
     async def stop(self) -> None:
         """Stop polling; wait for the updates being run (their sessions get written)."""
-        self._stopping.set()
-        if self._fetch is not None:
-            self._fetch.cancel()
+        self._stop_requested = True
+        self._halt_polling()
         if self._task is None:
             return
         if not self.polling:
@@ -107,21 +111,22 @@ class Poller:
             await self._task
 
     async def run(self) -> None:
-        """Stand by for the bot's lease, then poll until stopped; a store outage is waited out."""
-        lease = LEASE_PREFIX + self.connector.poll_identity
+        """Stand by for the bot's lease, then poll until stopped; a store outage is waited out.
+
+        A lease lost while polling (another process took it: this one was stalled, or
+        cut off from the store, past ``lock_lease``) ends the polling at once, so two
+        processes never long-poll one bot together; this one stands by to take it back.
+        """
+        lease_key = LEASE_PREFIX + self.connector.poll_identity
         delays = backoff_delays()
-        while not self._stopping.is_set():
-            logger.info("channel %s: waiting for the polling lease %s", self.name, lease)
+        while not self._stop_requested:
+            self._halt.clear()
+            logger.info("channel %s: waiting for the polling lease %s", self.name, lease_key)
             try:
-                async with self.store.lock(lease):
-                    if self._stopping.is_set():
+                async with self.store.lease(lease_key) as lease:
+                    if self._stop_requested:
                         return
-                    self.polling = True
-                    try:
-                        await self._poll()
-                    finally:
-                        self.polling = False
-                return
+                    await self._poll_while_held(lease)
             except StoreError as error:
                 delay = next(delays)
                 logger.error(
@@ -131,18 +136,44 @@ class Poller:
                     delay,
                 )
                 await self._pause(delay)
+                continue
+            if not lease.lost.is_set() or self._stop_requested:
+                return
+            logger.warning(
+                "channel %s: another process took the polling lease %s; stopped polling,"
+                " standing by to take it back",
+                self.name,
+                lease_key,
+            )
 
-    async def _poll(self) -> None:
+    async def _poll_while_held(self, lease: Lease) -> None:
+        """Poll until stopped or until ``lease`` is lost, whichever comes first."""
+        watch = asyncio.create_task(lease.lost.wait())
+        watch.add_done_callback(lambda task: task.cancelled() or self._halt_polling())
+        self.polling = True
+        try:
+            await self._poll(lease)
+        finally:
+            self.polling = False
+            watch.cancel()
+
+    def _halt_polling(self) -> None:
+        """End the polling: the long poll is cut, updates being run finish."""
+        self._halt.set()
+        if self._fetch is not None:
+            self._fetch.cancel()
+
+    async def _poll(self, lease: Lease) -> None:
         delays = backoff_delays()
         if self.prepare is not None:
             while not await self._attempt(self._prepare, delays):
-                if self._stopping.is_set():
+                if self._halt.is_set():
                     return
             delays = backoff_delays()
         logger.info("channel %s: polling for updates", self.name)
         offset: int | None = None
         confirmed: int | None = None
-        while not self._stopping.is_set():
+        while not self._halt.is_set():
             fetched = await self._attempt(functools.partial(self._fetch_updates, offset), delays)
             if fetched is None:
                 continue
@@ -153,7 +184,9 @@ class Poller:
             offset, failed = await self._run_batch(fetched, offset)
             if failed:
                 await self._pause(next(delays))
-        if offset is not None and offset != confirmed:
+        # Confirming is a getUpdates call: never once the lease belongs to another poller
+        # (the updates it did not confirm are replayed there and skipped by their ids).
+        if offset is not None and offset != confirmed and not lease.lost.is_set():
             await self._confirm(offset)
 
     async def _prepare(self) -> bool:
@@ -167,7 +200,7 @@ class Poller:
         try:
             return await call()
         except asyncio.CancelledError:
-            if self._stopping.is_set():
+            if self._halt.is_set():
                 return None
             raise
         except Exception as error:
@@ -194,7 +227,7 @@ class Poller:
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self._halt.wait(), seconds)
 
     async def _run_batch(
         self, fetched: list[tuple[int, list[Event]]], offset: int | None

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -127,21 +128,46 @@ def _run_uvicorn(
     log_format: str,
     forwarded_allow: str | None,
 ) -> None:
-    uvicorn.run(
-        "bottender.server.asgi:create",
-        factory=True,
+    run_gateway(
+        config,
         host=host,
         port=port,
-        workers=workers,
         log_level=log_level,
-        log_config=log_config(log_level, log_format),
+        log_format=log_format,
+        workers=workers,
         # Every webhook gets its own structured line (server/logs.py); uvicorn's
         # access line would repeat it, so it is kept for debugging only.
         access_log=log_level == "debug",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips(forwarded_allow),
-        # The edge's limits (server/edge.py): header size, read timeouts, connections.
+    )
+
+
+def run_gateway(
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    log_format: str = "text",
+    **uvicorn_settings: Any,
+) -> None:
+    """Serve the gateway with uvicorn: the one way ``start`` and ``dev`` both serve it.
+
+    Whatever else a command sets (workers, reload, shutdown grace), the edge's
+    limits (server/edge.py: header size, read timeouts, connections) always
+    apply, so a bot tried with ``bottender dev`` meets the limits it meets in
+    production.
+    """
+    uvicorn.run(
+        "bottender.server.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config(log_level, log_format),
+        **uvicorn_settings,
         **uvicorn_options(config.limits),
     )
 

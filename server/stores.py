@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bottender.server.config import Config, ConfigError
+from bottender.server.config import Config, ConfigError, refuse_unknown
 from bottender.sessions.base import SessionStore
 
 #: driver name -> "module:class"
@@ -31,12 +31,8 @@ def build_store(config: Config, *, clock: Callable[[], float] = time.time) -> Se
     store_class = getattr(importlib.import_module(module_name), class_name)
     accepted = inspect.signature(store_class).parameters
     options: dict[str, Any] = {ALIASES.get(k, k): v for k, v in config.store_options.items()}
-    for name in options:
-        if name not in accepted or name in ("clock", "expires_in"):
-            allowed = sorted(p for p in accepted if p not in ("clock", "expires_in"))
-            raise ConfigError(
-                f"session.stores.{config.driver}.{name}: unknown option (known: {allowed})"
-            )
+    allowed = sorted(p for p in accepted if p not in ("clock", "expires_in"))
+    refuse_unknown(options, f"session.stores.{config.driver}", allowed)
     if "expires_in" in accepted:
         options["expires_in"] = config.expires_in
     if "clock" in accepted:

@@ -7,6 +7,7 @@ session is encoded; nothing outside its module knows the format.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
@@ -44,6 +45,21 @@ class Checkout:
 
     def save(self, session: Session) -> None:
         self.to_save = session
+
+
+class Lease:
+    """A lock held for as long as its holder runs (a poller's), told when it is taken away.
+
+    ``lost`` is set when renewing the lease found another owner on the key: the
+    holder was stalled, or cut off from the store, for longer than ``lock_lease``,
+    and another process took over. A transient store error does not set it (the
+    lease still runs). Locks the OS or this process keep (memory, file) are never lost.
+    """
+
+    __slots__ = ("lost",)
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
 
 
 @dataclass(slots=True)
@@ -149,6 +165,16 @@ class SessionStore(ABC):
         backend allows it; different keys never wait for each other. Drivers
         shared by several processes make the lock hold across processes too.
         """
+
+    @asynccontextmanager
+    async def lease(self, key: str) -> AsyncIterator[Lease]:
+        """:meth:`lock` for a holder that keeps it indefinitely and must stop once it is lost.
+
+        The holder watches :attr:`Lease.lost`; a driver whose locks are leases
+        (redis, mongo) sets it. Here the lock cannot be taken away.
+        """
+        async with self.lock(key):
+            yield Lease()
 
     @abstractmethod
     async def claim_event(self, event_id: str) -> bool:

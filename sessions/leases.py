@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bottender.sessions.base import Checkout, SessionStore, StoreError
+from bottender.sessions.base import Checkout, Lease, SessionStore, StoreError
 from bottender.sessions.locks import KeyedLock
 from bottender.sessions.session import Session
 
@@ -123,15 +123,19 @@ class LeasedStore(SessionStore):
         """Write and give the lock back at once; ``False`` when the lock was lost."""
 
     def lock(self, key: str) -> AbstractAsyncContextManager[None]:
-        return self._hold(key)
+        return self._hold(key, None)
+
+    def lease(self, key: str) -> AbstractAsyncContextManager[Lease]:
+        """The lock, whose ``lost`` is set if a renewal finds another owner."""
+        return self._hold(key, Lease())
 
     @asynccontextmanager
-    async def _hold(self, key: str) -> AsyncIterator[None]:
+    async def _hold(self, key: str, lease: Lease | None) -> AsyncIterator[Any]:
         async with self._local(key):
             token, acquired = await self._acquire(key, read=False)
-            self._renewals.hold(key, token)
+            self._renewals.hold(key, token, lease)
             try:
-                yield
+                yield lease
             finally:
                 self._renewals.drop(token)
                 await self._release_quietly(key, token, acquired)
@@ -240,16 +244,21 @@ class _Renewals:
         self._interval = store._lock_lease / 3
         #: token -> (key, when its lease was last taken or renewed, loop time)
         self._held: dict[str, tuple[str, float]] = {}
+        #: token -> the Lease its holder watches, for the holders that watch one.
+        self._watched: dict[str, Lease] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def hold(self, key: str, token: str) -> None:
+    def hold(self, key: str, token: str, lease: Lease | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._held[token] = (key, loop.time())
+        if lease is not None:
+            self._watched[token] = lease
         if self._task is None:
             self._task = loop.create_task(self._renew_while_held())
 
     def drop(self, token: str) -> None:
         self._held.pop(token, None)
+        self._watched.pop(token, None)
         if not self._held and self._task is not None:
             # Nothing left to renew: no task outlives the store's last lock.
             self._task.cancel()
@@ -283,6 +292,10 @@ class _Renewals:
             return
         if renewed:
             self._held[token] = (key, now)
+            return
+        self._held.pop(token, None)
+        lease = self._watched.pop(token, None)
+        if lease is not None:
+            lease.lost.set()  # its holder stops, and says so in its own words
         else:
             logger.warning("lost the lock on session %r while holding it", key)
-            self._held.pop(token, None)

@@ -291,10 +291,14 @@ class MongoStore(LeasedStore):
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Every failure of the server becomes a StoreError that says what and where.
+        """Every failure of the server, or of encoding for it, becomes a StoreError (503).
 
         A duplicate key is not a failure here: it is how MongoDB says a lock or
-        an event claim is already held, so it surfaces as :class:`_Held`.
+        an event claim is already held, so it surfaces as :class:`_Held`. The BSON
+        encoder refuses a value as ``InvalidDocument`` (a BSONError), an integer
+        past int64 as ``OverflowError``, a too deep document as ``RecursionError``:
+        ``set_state`` refuses all of these first, but a session must never fail
+        its write as anything but a StoreError.
         """
         if self._sessions is None:
             raise StoreError(f"MongoDB store at {self.display_url} is not open ({doing})")
@@ -302,7 +306,7 @@ class MongoStore(LeasedStore):
             yield
         except DuplicateKeyError as error:
             raise _Held from error
-        except (PyMongoError, BSONError) as error:
+        except (PyMongoError, BSONError, OverflowError, RecursionError) as error:
             raise StoreError(
                 f"MongoDB at {self.display_url}: {doing} failed: {short_reason(error)}"
             ) from error

@@ -55,9 +55,10 @@ async def state_probe(context: Context) -> None:
     ``mutate`` (nested in-place change of ``context.state``) | ``mutate-session``
     (every way into ``context.session``'s state other than set_state: nested changes,
     item assignment, replacing ``state``; the refusals are recorded) | ``bad``
-    (set_state of a non-JSON value: datetime, date, set, bytes, object, int-key,
-    nul-key) | ``stash`` (keep the context). Events without a session (and
-    so without text to reply to) try set_state/reset_state and record the warnings.
+    (set_state of a value no store keeps: datetime, date, set, bytes, object, int-key,
+    nul-key, int64 — an integer past signed 64 bits) | ``stash`` (keep the context).
+    Events without a session (and so without text to reply to) try
+    set_state/reset_state and record the warnings.
     """
     import datetime
     import json
@@ -116,6 +117,7 @@ async def state_probe(context: Context) -> None:
             "object": object(),
             "int-key": {1: "one"},
             "nul-key": {"a\x00b": 1},
+            "int64": {"visits": [1, 2**63]},
         }
         try:
             context.set_state({"value": values[argument]})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bottender.server.config import ConfigError, load_config
+from bottender.server.config import METRICS_KEYS, SERVER_KEYS, ConfigError, load_config
 from bottender.server.stores import build_store
 from tests.fixtures.gateway import write_config
 from tests.server.conftest import PROJECT_ENV, ROOT
@@ -280,6 +280,27 @@ def test_the_command_reports_a_bad_config_in_one_line_and_exits_2(tmp_path, mode
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("bottender:")]
     assert line.startswith("bottender: config error: ")
     assert key in line
+
+
+@pytest.mark.parametrize(
+    ("server", "key", "known"),
+    [
+        ({"limts": {"max_header_size": 8192}}, "server.limts", SERVER_KEYS),
+        ({"max_body_sise": 1024}, "server.max_body_sise", SERVER_KEYS),
+        ({"metrics": {"pth": "/metrics"}}, "server.metrics.pth", METRICS_KEYS),
+    ],
+)
+def test_an_unknown_key_under_server_is_one_line_naming_it_and_exits_2(
+    tmp_path, server, key, known
+):
+    """A typo must not leave a limit or the metrics route silently at its default."""
+    path = write_config(tmp_path, app="tests.bots:counter", server=server)
+    done = bottender("start", "--port", "1", "--config", str(path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert [line for line in done.stderr.splitlines() if line.startswith("bottender:")] == [
+        f"bottender: config error: {key}: unknown option (choose from {', '.join(known)})"
+    ]
 
 
 def test_the_command_without_a_config_file_says_so_and_exits_2(tmp_path):

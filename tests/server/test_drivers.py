@@ -89,3 +89,17 @@ def test_a_redelivered_update_runs_once(bot):
 
     assert len(bot.replies()) == 2
     assert bot.state() == {**INITIAL, "count": 2}
+
+
+def test_an_integer_past_int64_is_refused_in_the_bots_own_handler_on_every_driver(bot, probe):
+    """One rule for every store: MongoDB would refuse it only after the reply was sent."""
+    bot.ask('set {"count": 1}')
+
+    # The bot's handler catches the refusal of set_state and still replies, once.
+    assert bot.ask("bad int64") == {**INITIAL, "count": 1}
+    assert probe.errors == [
+        "TypeError: set_state: the integer 9223372036854775808 at ['value']['visits'][1]"
+        " does not fit in signed 64 bits (state integers must: MongoDB keeps no larger ones)"
+    ]
+    assert len(bot.replies()) == 2
+    assert bot.state() == {**INITIAL, "count": 1}

@@ -9,6 +9,8 @@ upper bounds, never as speeds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +31,8 @@ from bottender.server.config import ConfigError, load_config
 from bottender.server.edge import uvicorn_options
 from tests.connectors import payloads
 from tests.fixtures.gateway import LiveGateway, write_config
+from tests.fixtures.tunnels import Bottender, free_port, standin_env, wait_for
+from tests.server.conftest import PROJECT_ENV
 
 PATH = "/webhooks/telegram"
 #: Upper bound for anything the server should do "quickly" or "after its timeout".
@@ -168,6 +172,43 @@ def test_a_header_larger_than_the_limit_gets_431_and_the_connection_closed(edge)
     with server.connect() as sock:
         sock.sendall(server.webhook())
         assert read_status(sock) == 200
+
+
+def serving(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return read_response(sock).startswith(b"HTTP/1.1 200 ")
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["start", "--host", "127.0.0.1"], ["dev", "--public-url", "https://bot.example.com"]],
+    ids=["start", "dev"],
+)
+def test_start_and_dev_both_serve_behind_the_configured_limits(tmp_path, command):
+    """``bottender dev`` is served the way ``bottender start`` is: the same edge, same limits."""
+    write_config(tmp_path, app="tests.bots:counter", server={"max_header_size": 8 * 1024})
+    port = free_port()
+    env = {k: v for k, v in standin_env().items() if k not in PROJECT_ENV}
+    process = Bottender([*command, "--port", str(port)], cwd=tmp_path, env=env)
+    try:
+        wait_for(lambda: serving(port), GENEROUS, f"bottender {command[0]} to serve")
+        # 12 KiB: over the config's limit, under any bound of uvicorn's own (h11 16 KiB).
+        with socket.create_connection(("127.0.0.1", port), timeout=GENEROUS) as sock:
+            padding = "a" * 12 * 1024
+            head = f"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Padding: {padding}"
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(f"{head}\r\n\r\n".encode())
+            answer = read_response(sock)
+        # Without the edge's limits this would be the health check's 200.
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+        assert serving(port)  # refused, not fallen over
+    finally:
+        process.stop()
+        assert process.wait(GENEROUS) in (0, -signal.SIGTERM), process.stderr
 
 
 def test_an_oversized_header_sent_in_small_pieces_is_refused_too(edge):

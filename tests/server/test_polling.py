@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
 
 from bottender.connectors.telegram import UPDATE_KINDS
 from bottender.server.app import Gateway
@@ -202,3 +204,55 @@ async def test_an_update_whose_session_cannot_be_written_is_not_confirmed_and_ru
         await asyncio.to_thread(redis_process.start)
         await until(lambda: texts(fake_platform) == ["Count: 1", "Count: 1"])  # chat 8's first
         await until(lambda: fake_platform.bot(TOKEN).updates == [])
+
+
+class Snapshots(logging.Handler):
+    """What the fake platform had seen at the moment each matching log line was written."""
+
+    def __init__(self, platform: FakePlatform, needle: str) -> None:
+        super().__init__(logging.INFO)
+        self.platform, self.needle = platform, needle
+        self.taken: list[tuple[int, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            polls = len(self.platform.calls_to(f"/bot{TOKEN}/getUpdates"))
+            self.taken.append((polls, len(texts(self.platform))))
+
+
+async def test_a_poller_whose_lease_is_taken_stops_polling_and_takes_it_back_later(
+    tmp_path, fake_platform, redis_server, caplog
+):
+    """Another process holding the lease means Telegram would 409 one of two pollers."""
+    caplog.set_level(logging.INFO, "bottender")
+    prefix = f"polling-lease-{uuid.uuid4().hex[:8]}:"
+    stores = {"redis": {"url": redis_server, "prefix": prefix, "lock_lease": 1.5}}
+    # One long poll at a time, held for 30 s: any getUpdates after it is a new decision.
+    channels = {"telegram": telegram(fake_platform.origin, poll_timeout=30)}
+    resumed = Snapshots(fake_platform, "polling for updates")
+    logging.getLogger("bottender.polling").addHandler(resumed)
+    thief = redis.asyncio.Redis.from_url(redis_server)
+    try:
+        async with polling(tmp_path, channels, session={"driver": "redis", "stores": stores}):
+            await until(lambda: len(fake_platform.calls_to("/getUpdates")) == 1)
+
+            # Another process takes the lease (this one stalled past it, say) and holds it 2 s.
+            lease = f"{prefix}lock:poller:telegram-bot:{TOKEN.split(':')[0]}"
+            assert await thief.set(lease, "another-process", px=2000, xx=True)
+            await until(
+                lambda: any("took the polling lease" in r.getMessage() for r in caplog.records)
+            )
+            queue_texts(fake_platform, TOKEN, ["while stolen"])
+
+            # Back once the thief's lease ran out: the update waited for it.
+            await until(lambda: texts(fake_platform) == ["Count: 1"])
+    finally:
+        logging.getLogger("bottender.polling").removeHandler(resumed)
+        await thief.aclose()
+    # When polling resumed, nothing had been fetched nor run since the cut long poll.
+    assert resumed.taken == [(0, 0), (1, 0)]
+    lost = [r for r in caplog.records if "took the polling lease" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelname == "WARNING"
+    assert "stopped polling" in lost[0].getMessage()
+    assert not [r for r in caplog.records if "409" in r.getMessage()]
+    assert not [r for r in caplog.records if "lost the lock" in r.getMessage()]  # one line only

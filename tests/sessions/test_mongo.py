@@ -303,6 +303,29 @@ async def test_a_corrupt_session_is_an_error_and_leaves_the_lock_free(
         pass
 
 
+@pytest.mark.parametrize(
+    "value",
+    [2**63, -(2**63) - 1, {"a", "set"}],
+    ids=["past int64", "below int64", "not BSON"],
+)
+async def test_a_session_bson_cannot_encode_is_a_store_error_and_leaves_the_lock_free(
+    mongo_backend: MongoBackend, value: Any
+) -> None:
+    """set_state refuses such values first; a session written around it still gets a 503."""
+    store = await mongo_backend.make()
+    unencodable = Session("line:U1", {"count": value})
+
+    with pytest.raises(StoreError, match="writing session 'line:U1' failed"):
+        await store.write(unencodable)
+    with pytest.raises(StoreError, match="writing session 'line:U1' failed"):
+        async with store.checkout("line:U1") as checkout:
+            checkout.save(unencodable)
+
+    assert await store.read("line:U1") is None  # nothing half-written
+    async with asyncio.timeout(1), store.lock("line:U1"):
+        pass
+
+
 # --- Replica sets: what an election may do to an event in flight ---
 # The MongoDB-compatible test server is a single node that reports no replica set, so an
 # election itself cannot be played here; what can be checked is the write concern and the
