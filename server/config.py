@@ -42,6 +42,8 @@ ACKS = ("deadline", "immediate")
 DEFAULT_INBOX_MAX_PENDING = 1000
 #: Every key of the config's ``server`` dict: the edge's limits (server/limits.py) and these.
 SERVER_KEYS = (*LIMIT_KEYS, "inbox_max_pending", "metrics")
+#: The keys of the config's ``session`` dict (each driver's own keys are checked by its store).
+SESSION_KEYS = ("driver", "expires_in", "stores")
 
 
 class ConfigError(Exception):
@@ -116,6 +118,7 @@ def config_from_module(
         raise ConfigError(str(exc)) from None
 
     session = _mapping(getattr(module, "session", {}), "session")
+    refuse_unknown(session, "session", SESSION_KEYS)
     driver = session.get("driver", "memory")
     if driver not in DRIVERS:
         raise ConfigError(f"session.driver: unknown driver {driver!r} (choose one of {DRIVERS})")

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bottender.server.config import METRICS_KEYS, SERVER_KEYS, ConfigError, load_config
+from bottender.server.config import (
+    METRICS_KEYS,
+    SERVER_KEYS,
+    SESSION_KEYS,
+    ConfigError,
+    load_config,
+)
 from bottender.server.stores import build_store
 from tests.fixtures.gateway import write_config
 from tests.server.conftest import PROJECT_ENV, ROOT
@@ -300,6 +306,19 @@ def test_an_unknown_key_under_server_is_one_line_naming_it_and_exits_2(
     assert "Traceback" not in done.stderr + done.stdout
     assert [line for line in done.stderr.splitlines() if line.startswith("bottender:")] == [
         f"bottender: config error: {key}: unknown option (choose from {', '.join(known)})"
+    ]
+
+
+def test_an_unknown_key_under_session_is_one_line_naming_it_and_exits_2(tmp_path):
+    """``expire_in`` for ``expires_in`` would otherwise keep every session forever."""
+    path = write_config(
+        tmp_path, app="tests.bots:counter", session={"driver": "memory", "expire_in": 5}
+    )
+    done = bottender("start", "--port", "1", "--config", str(path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("bottender:")] == [
+        "bottender: config error: session.expire_in: unknown option"
+        f" (choose from {', '.join(SESSION_KEYS)})"
     ]
 
 
