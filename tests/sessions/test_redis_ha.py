@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection
 
 from bottender.sessions.base import StoreError
 from bottender.sessions.redis import CLAIM, RedisStore
@@ -222,6 +224,67 @@ async def test_a_cluster_joined_by_cluster_commands_alone_serves_sessions(
             await store.close()
     finally:
         cluster.stop()
+
+
+# --- a failover's slot-map rebuild closes connections under the driver ---
+
+
+def close_under_the_next(monkeypatch: pytest.MonkeyPatch, what: bytes = b"") -> list[bytes]:
+    """The next write (containing ``what``) finds its connection closed by the cluster client.
+
+    While a failover rebuilds the slot map, redis-py's cluster client closes
+    every connection of every node (``RedisCluster.aclose`` on CLUSTERDOWN),
+    including one another task is about to write on: redis-py then fails with
+    a bare AttributeError (its writer is gone). Here that close happens exactly
+    there, once, so the race is not left to chance. Returns the writes it tripped.
+    """
+    original = Connection._send_packed_command
+    tripped: list[bytes] = []
+
+    async def closed_by_the_client_first(connection: Connection, command: Any) -> None:
+        data = b"".join(command)
+        if not tripped and what in data:
+            tripped.append(data)
+            await connection.disconnect()  # what RedisCluster.aclose does to each connection
+        await original(connection, command)
+
+    monkeypatch.setattr(Connection, "_send_packed_command", closed_by_the_client_first)
+    return tripped
+
+
+@pytest.mark.parametrize("any_redis", ["redis-cluster"], indirect=True)
+async def test_a_connection_the_cluster_client_closes_under_a_batch_is_sent_again(
+    any_redis: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen as a 500 (then a 503) mid-failover: now the batch goes out again, as after MOVED."""
+    store = await any_redis.make()
+    tripped = close_under_the_next(monkeypatch)
+
+    async with asyncio.timeout(10), store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"n": 1}))
+
+    assert tripped, "the write was tripped"
+    assert await count(store, "line:U1") == 1
+
+
+@pytest.mark.parametrize("any_redis", ["redis-cluster"], indirect=True)
+async def test_a_script_reload_the_cluster_client_trips_over_is_retried(
+    any_redis: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promoted replica may lack our scripts: their reload rides out the same race."""
+    store = await any_redis.make()
+    client = any_redis.client()
+    try:
+        await client.script_flush()  # on every master
+    finally:
+        await client.aclose()
+    tripped = close_under_the_next(monkeypatch, b"SCRIPT")
+
+    async with asyncio.timeout(10), store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"n": 1}))
+
+    assert tripped, "the script reload was tripped"
+    assert await count(store, "line:U1") == 1
 
 
 # --- replica_acks: a write counts only once replicas confirm it (WAIT) ---
