@@ -392,9 +392,11 @@ class RedisStore(LeasedStore):
         except StoreError:
             raise
         except Exception as error:
-            # redis-py's cluster client can trip over its own slot map while a failover
-            # rebuilds it (seen as a bare 500 mid-failover). Whatever the client raised,
-            # the step failed: a 503 the platform retries, with the traceback kept here.
+            # redis-py's cluster client can raise a bare exception while a failover
+            # rebuilds its slot map (an AttributeError on a connection it closed under a
+            # command, seen as a 500 mid-failover). The scripts' path sends such a command
+            # again (redis_pipeline.client_failure); for a plain command, or anything not
+            # seen yet, the step fails: a 503 the platform retries, the traceback kept here.
             logger.exception("Redis client error while %s", doing)
             raise StoreError(
                 f"Redis at {self.display_url}: {doing} failed unexpectedly: {error!r}"

@@ -75,7 +75,12 @@ class AutoPipeline:
             return await self._execute(command, durable)
         except NoScriptError:
             # A restarted or flushed server has an empty script cache.
-            await self._redis.script_load(script.source)
+            try:
+                await self._redis.script_load(script.source)
+            except (RedisError, RedisClusterException, OSError):
+                raise
+            except Exception as error:  # see client_failure: a failover the caller may retry
+                raise client_failure(error) from error
             return await self._execute(command, durable)
 
     def _execute(self, command: tuple[Any, ...], durable: bool) -> asyncio.Future[Any]:
@@ -109,12 +114,9 @@ class AutoPipeline:
             self._fail(batch, error)
             return
         except Exception as error:
-            # Anything else from inside the client (redis-py can trip over a connection
-            # closed under it mid-failover) must still answer every caller: a batch whose
-            # futures stayed pending would hang its events instead of failing them.
-            lost = RedisConnectionError(f"the Redis client failed: {error!r}")
-            lost.__cause__ = error
-            self._fail(batch, lost)
+            # Anything else from inside the client (see client_failure) must still answer
+            # every caller: a batch whose futures stayed pending would hang its events.
+            self._fail(batch, client_failure(error))
             return
         for (_, future, _), reply in zip(batch, replies, strict=True):
             if future.done():  # its caller was cancelled meanwhile
@@ -200,12 +202,18 @@ class ClusterAutoPipeline(AutoPipeline):
     async def _node_exchange(
         self, node: ClusterNode, commands: list[tuple[Any, ...]], durable: list[bool]
     ) -> list[Any]:
-        """One master's share, written at once on one of its connections."""
+        """One master's share, written at once on one of its connections.
+
+        A connection the client closed under the share fails it as a lost
+        connection (see client_failure), so its commands are sent again.
+        """
         connection = node.acquire_connection()
         try:
             return await exchange_on(connection, commands, durable, self._acks)
-        except BaseException:
+        except BaseException as error:
             await connection.disconnect()  # half-read: never hand it to the next user
+            if isinstance(error, Exception) and not _redis_failure(error):
+                raise client_failure(error) from error
             raise
         finally:
             node.release(connection)
@@ -216,6 +224,26 @@ class ClusterAutoPipeline(AutoPipeline):
             return await cluster.execute_command(*command)
         except (RedisError, RedisClusterException, OSError) as error:
             return error
+
+
+def client_failure(error: Exception) -> RedisConnectionError:
+    """What a non-Redis exception from inside redis-py means here: a lost connection.
+
+    While a failover rebuilds the slot map, redis-py's cluster client closes
+    every connection of every node (``RedisCluster.aclose`` on CLUSTERDOWN),
+    including ones in use elsewhere; a connection closed between two of its
+    own steps fails with a bare ``AttributeError: 'NoneType' object has no
+    attribute 'writelines'`` (seen mid-handshake in the crash failover test).
+    Called a lost connection, the command is sent again (cluster) or the step
+    retried (``RedisStore._run``), as for any failover; never a 500.
+    """
+    lost = RedisConnectionError(f"the Redis client lost its connection: {error!r}")
+    lost.__cause__ = error
+    return lost
+
+
+def _redis_failure(error: BaseException) -> bool:
+    return isinstance(error, RedisError | RedisClusterException | OSError)
 
 
 def _needs_resend(reply: Any) -> bool:

@@ -20,9 +20,11 @@ redelivery. The state is what must never be doubled or lost.)
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -42,11 +44,39 @@ GIVE_UP_AFTER = 120.0
 LOCK_LEASE = 5
 
 
+class RecentErrors(logging.Handler):
+    """The gateways' last error lines, tracebacks included: a failure shows what they hit."""
+
+    def __init__(self, keep: int = 20) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines) or "(none)"
+
+
+@pytest.fixture
+def gateway_errors() -> Iterator[RecentErrors]:
+    """What the gateways (in this process, on their own threads) log at ERROR and above."""
+    handler = RecentErrors()
+    logger = logging.getLogger("bottender")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
 class Platform:
     """Telegram's side: chats sending updates, resending each until it gets a 200."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], errors: RecentErrors) -> None:
         self.urls = urls
+        self.errors = errors
         self.sent = dict.fromkeys(range(1, CHATS + 1), 0)
         self.refused = 0
         self.failover_over = threading.Event()
@@ -74,7 +104,10 @@ class Platform:
                 async with http.post(url, json=telegram_update(update_id, chat_id)) as response:
                     if response.status == 200:
                         return
-                    assert response.status == 503, await response.text()
+                    assert response.status == 503, (
+                        f"{response.status} {await response.text()}; "
+                        f"the gateways' last errors:\n{self.errors}"
+                    )
             except aiohttp.ClientError:
                 pass
             self.refused += 1
@@ -135,7 +168,7 @@ def assert_every_update_counted_once(platform: Platform, fake_platform, store: d
         finally:
             await reader.close()
 
-    assert asyncio.run(counts()) == platform.sent
+    assert asyncio.run(counts()) == platform.sent, f"the gateways' last errors:\n{platform.errors}"
     for chat, sent in platform.sent.items():
         texts = {
             call.json["text"]
@@ -147,11 +180,11 @@ def assert_every_update_counted_once(platform: Platform, fake_platform, store: d
 
 @pytest.mark.parametrize("how", ["failover-then-kill", "crash"])
 def test_a_cluster_master_failed_over_mid_burst_loses_and_doubles_nothing(
-    how: str, make_gateway, fake_platform, redis_cluster: ClusterServers
+    how: str, make_gateway, fake_platform, redis_cluster: ClusterServers, gateway_errors
 ) -> None:
     prefix = f"failover-{time.time_ns()}:"
     store = {"url": redis_cluster.url, "cluster": True, "prefix": prefix}
-    platform = Platform(start_gateways(make_gateway, fake_platform, store))
+    platform = Platform(start_gateways(make_gateway, fake_platform, store), gateway_errors)
     master = redis_cluster.master_of(f"{prefix}session:{{telegram:1}}")
     served = [
         chat
@@ -179,14 +212,14 @@ def test_a_cluster_master_failed_over_mid_burst_loses_and_doubles_nothing(
 
 
 def test_the_sentinel_master_killed_mid_burst_loses_and_doubles_nothing(
-    make_gateway, fake_platform, redis_sentinel: SentinelServers
+    make_gateway, fake_platform, redis_sentinel: SentinelServers, gateway_errors
 ) -> None:
     store = {
         "sentinels": redis_sentinel.addresses,
         "service_name": SERVICE,
         "prefix": f"failover-{time.time_ns()}:",
     }
-    platform = Platform(start_gateways(make_gateway, fake_platform, store))
+    platform = Platform(start_gateways(make_gateway, fake_platform, store), gateway_errors)
     old_master = redis_sentinel.master.port
 
     try:

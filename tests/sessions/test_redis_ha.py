@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection
 
 from bottender.sessions.base import StoreError
 from bottender.sessions.redis import CLAIM, RedisStore
 from bottender.sessions.session import Session
-from tests.fixtures.redis_ha import SERVICE, ClusterServers
+from tests.fixtures.cluster_nodes import BUS_OFFSET, ReservedPorts, node_pid
+from tests.fixtures.redis_ha import SERVICE, ClusterServers, _binary
 from tests.sessions.drivers import RedisBackend, RedisClusterBackend, RedisSentinelBackend
 
 TOPOLOGIES = ["redis", "redis-cluster", "redis-sentinel"]
@@ -203,8 +207,6 @@ async def test_a_cluster_joined_by_cluster_commands_alone_serves_sessions(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where no redis-cli exists, the fixture joins the nodes with CLUSTER MEET and friends."""
-    from tests.fixtures.redis_ha import ClusterServers, _binary
-
     monkeypatch.setenv("BOTTENDER_TEST_CLUSTER_BY_COMMANDS", "1")
     cluster = ClusterServers(_binary(), tmp_path)
     try:
@@ -222,6 +224,130 @@ async def test_a_cluster_joined_by_cluster_commands_alone_serves_sessions(
             await store.close()
     finally:
         cluster.stop()
+
+
+def test_a_clusters_ports_and_bus_ports_are_distinct_and_held_for_its_nodes() -> None:
+    """A port picked and let go can be handed out again, to the next node or as its bus port."""
+    reserved = ReservedPorts(6)
+    try:
+        every = reserved.ports + [port + BUS_OFFSET for port in reserved.ports]
+        assert len(set(every)) == 12
+        for port in every:
+            with socket.socket() as sock, pytest.raises(OSError):
+                sock.bind(("127.0.0.1", port))
+    finally:
+        reserved.release()
+    for port in every:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_a_cluster_node_restarts_on_its_held_ports(tmp_path) -> None:
+    cluster = ClusterServers(_binary(), tmp_path)
+    try:
+        cluster.start_nodes()
+        node = cluster.nodes[0]
+        node.kill()
+        with socket.socket() as sock, pytest.raises(OSError):  # still ours while it is down
+            sock.bind(("127.0.0.1", node.port))
+        cluster.start_nodes()
+        assert node_pid(node.port) == node.process.pid
+    finally:
+        cluster.stop()
+
+
+def test_a_node_that_could_not_listen_is_named_not_mistaken_for_the_one_that_did(
+    tmp_path,
+) -> None:
+    """Two nodes on one port used to pass for two nodes, and the cluster never settled."""
+    cluster = ClusterServers(_binary(), tmp_path)
+    cluster.nodes[1].port = cluster.nodes[0].port
+    try:
+        with pytest.raises(pytest.fail.Exception) as failed:
+            cluster.start_nodes()
+    finally:
+        cluster.stop()
+    message = str(failed.value)
+    assert f"cluster-1: 127.0.0.1:{cluster.nodes[0].port}" in message
+    assert "Address already in use" in message
+
+
+def test_a_cluster_that_never_settles_fails_with_what_each_node_sees(tmp_path) -> None:
+    """The start-up failure message is enough to tell why from CI output alone."""
+    cluster = ClusterServers(_binary(), tmp_path)
+    try:
+        cluster.start_nodes()  # never joined: every node is alone, with no slots
+        with pytest.raises(pytest.fail.Exception) as failed:
+            cluster.wait_ok(timeout=0.5)
+    finally:
+        cluster.stop()
+    message = str(failed.value)
+    assert "waiting for cluster_state:ok on every node" in message
+    assert "cluster-0 (127.0.0.1:" in message and "is not cluster_state:ok" in message
+    for node in cluster.nodes:
+        assert f"127.0.0.1:{node.port}: state=fail slots_assigned=0" in message
+    assert message.count("myself,master") == 6  # each node's own CLUSTER NODES
+
+
+# --- a failover's slot-map rebuild closes connections under the driver ---
+
+
+def close_under_the_next(monkeypatch: pytest.MonkeyPatch, what: bytes = b"") -> list[bytes]:
+    """The next write (containing ``what``) finds its connection closed by the cluster client.
+
+    While a failover rebuilds the slot map, redis-py's cluster client closes
+    every connection of every node (``RedisCluster.aclose`` on CLUSTERDOWN),
+    including one another task is about to write on: redis-py then fails with
+    a bare AttributeError (its writer is gone). Here that close happens exactly
+    there, once, so the race is not left to chance. Returns the writes it tripped.
+    """
+    original = Connection._send_packed_command
+    tripped: list[bytes] = []
+
+    async def closed_by_the_client_first(connection: Connection, command: Any) -> None:
+        data = b"".join(command)
+        if not tripped and what in data:
+            tripped.append(data)
+            await connection.disconnect()  # what RedisCluster.aclose does to each connection
+        await original(connection, command)
+
+    monkeypatch.setattr(Connection, "_send_packed_command", closed_by_the_client_first)
+    return tripped
+
+
+@pytest.mark.parametrize("any_redis", ["redis-cluster"], indirect=True)
+async def test_a_connection_the_cluster_client_closes_under_a_batch_is_sent_again(
+    any_redis: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen as a 500 (then a 503) mid-failover: now the batch goes out again, as after MOVED."""
+    store = await any_redis.make()
+    tripped = close_under_the_next(monkeypatch)
+
+    async with asyncio.timeout(10), store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"n": 1}))
+
+    assert tripped, "the write was tripped"
+    assert await count(store, "line:U1") == 1
+
+
+@pytest.mark.parametrize("any_redis", ["redis-cluster"], indirect=True)
+async def test_a_script_reload_the_cluster_client_trips_over_is_retried(
+    any_redis: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promoted replica may lack our scripts: their reload rides out the same race."""
+    store = await any_redis.make()
+    client = any_redis.client()
+    try:
+        await client.script_flush()  # on every master
+    finally:
+        await client.aclose()
+    tripped = close_under_the_next(monkeypatch, b"SCRIPT")
+
+    async with asyncio.timeout(10), store.checkout("line:U1") as checkout:
+        checkout.save(Session("line:U1", {"n": 1}))
+
+    assert tripped, "the script reload was tripped"
+    assert await count(store, "line:U1") == 1
 
 
 # --- replica_acks: a write counts only once replicas confirm it (WAIT) ---
