@@ -277,6 +277,30 @@ def route(predicate: Predicate | str, action: Action) -> Route:
     return Route(predicate, action)
 
 
+def kind_helper(
+    platform: str, name: str, matches: Callable[[Any], bool], doc: str
+) -> Callable[[Action], Route]:
+    """``<platform>.<name>(action)``: a route for the events of ``platform`` that ``matches``.
+
+    The platform modules' event-kind helpers (``line.follow``, ``telegram.callback_query``)
+    are all this; only what an event of the kind looks like is theirs. The helper and
+    its predicate carry the names ``help()`` and a route's repr show, and the module of
+    ``matches`` (the platform's), as if written there.
+    """
+
+    def predicate(context: Any) -> bool:
+        return context.platform == platform and matches(context.event)
+
+    def helper(action: Action) -> Route:
+        return route(predicate, action)
+
+    predicate.__name__ = f"{platform}.{name}"
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = doc
+    predicate.__module__ = helper.__module__ = matches.__module__
+    return helper
+
+
 def _matcher(pattern: Pattern, what: str) -> Callable[[str], Mapping[str, Any] | None]:
     """How a text or payload is compared: ``"*"``, exact, any of a list, or ``re.search``."""
     if isinstance(pattern, re.Pattern):
