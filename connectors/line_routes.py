@@ -8,10 +8,9 @@ the LINE platform.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bottender.connectors.line import EVENT_TYPES
-from bottender.connectors.router import Action, Route, route
+from bottender.connectors.router import Action, Route, kind_helper
 
 __all__ = [
     "account_link",
@@ -30,19 +29,14 @@ __all__ = [
 
 
 def _kind(name: str) -> Callable[[Action], Route]:
+    """``line.<name>``: the events whose Messaging API ``type`` is ``name`` in camelCase."""
     line_type = EVENT_TYPES[name]
-
-    def predicate(context: Any) -> bool:
-        return context.platform == "line" and context.event.type == line_type
-
-    predicate.__name__ = f"line.{name}"
-
-    def helper(action: Action) -> Route:
-        return route(predicate, action)
-
-    helper.__name__ = helper.__qualname__ = name
-    helper.__doc__ = f"Run ``action`` on a LINE ``{line_type}`` event."
-    return helper
+    return kind_helper(
+        "line",
+        name,
+        lambda event: event.type == line_type,
+        f"Run ``action`` on a LINE ``{line_type}`` event.",
+    )
 
 
 message = _kind("message")

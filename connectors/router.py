@@ -17,6 +17,7 @@ import inspect
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from operator import attrgetter
 from typing import Any
 
 __all__ = [
@@ -277,6 +278,30 @@ def route(predicate: Predicate | str, action: Action) -> Route:
     return Route(predicate, action)
 
 
+def kind_helper(
+    platform: str, name: str, matches: Callable[[Any], bool], doc: str
+) -> Callable[[Action], Route]:
+    """``<platform>.<name>(action)``: a route for the events of ``platform`` that ``matches``.
+
+    The platform modules' event-kind helpers (``line.follow``, ``telegram.callback_query``)
+    are all this; only what an event of the kind looks like is theirs. The helper and
+    its predicate carry the names ``help()`` and a route's repr show, and the module of
+    ``matches`` (the platform's), as if written there.
+    """
+
+    def predicate(context: Any) -> bool:
+        return context.platform == platform and matches(context.event)
+
+    def helper(action: Action) -> Route:
+        return route(predicate, action)
+
+    predicate.__name__ = f"{platform}.{name}"
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = doc
+    predicate.__module__ = helper.__module__ = matches.__module__
+    return helper
+
+
 def _matcher(pattern: Pattern, what: str) -> Callable[[str], Mapping[str, Any] | None]:
     """How a text or payload is compared: ``"*"``, exact, any of a list, or ``re.search``."""
     if isinstance(pattern, re.Pattern):
@@ -300,28 +325,29 @@ def _matcher(pattern: Pattern, what: str) -> Callable[[str], Mapping[str, Any] |
 
 def text(pattern: Pattern, action: Action) -> Route:
     """Match a text message: exactly, any of a list, a regex (``props["match"]``) or ``"*"``."""
-    _check_action(action, "text")
-    matches = _matcher(pattern, "text")
-
-    def is_text(context: Any) -> Mapping[str, Any] | None:
-        value = context.event.text
-        return matches(value) if isinstance(value, str) else None
-
-    is_text.__name__ = f"text({pattern!r})"
-    return Route(is_text, action)
+    return _event_string_route("text", pattern, action)
 
 
 def payload(pattern: Pattern, action: Action) -> Route:
     """Match a LINE postback's data or a Telegram callback query's data, like :func:`text`."""
-    _check_action(action, "payload")
-    matches = _matcher(pattern, "payload")
+    return _event_string_route("payload", pattern, action)
 
-    def is_payload(context: Any) -> Mapping[str, Any] | None:
-        value = context.event.payload
+
+def _event_string_route(field: str, pattern: Pattern, action: Action) -> Route:
+    """A route on the string ``context.event.<field>``; an event without one does not match.
+
+    The predicate is named after the call that made it (``text('hi')``), for the route's repr.
+    """
+    _check_action(action, field)
+    matches = _matcher(pattern, field)
+    value_of = attrgetter(field)
+
+    def predicate(context: Any) -> Mapping[str, Any] | None:
+        value = value_of(context.event)
         return matches(value) if isinstance(value, str) else None
 
-    is_payload.__name__ = f"payload({pattern!r})"
-    return Route(is_payload, action)
+    predicate.__name__ = f"{field}({pattern!r})"
+    return Route(predicate, action)
 
 
 def platform(name: str, action: Action) -> Route:

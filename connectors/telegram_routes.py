@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bottender.connectors.router import Action, Route, route
+from bottender.connectors.router import Action, Route, kind_helper, route
 
 __all__ = [
     "callback_query",
@@ -34,17 +34,13 @@ __all__ = [
 
 
 def _kind(kind: str) -> Callable[[Action], Route]:
-    def predicate(context: Any) -> bool:
-        return context.platform == "telegram" and context.event.kind == kind
-
-    predicate.__name__ = f"telegram.{kind}"
-
-    def helper(action: Action) -> Route:
-        return route(predicate, action)
-
-    helper.__name__ = helper.__qualname__ = kind
-    helper.__doc__ = f"Run ``action`` on a Telegram ``{kind}`` update."
-    return helper
+    """``telegram.<kind>``: the updates that carry the field ``kind`` (``callback_query``...)."""
+    return kind_helper(
+        "telegram",
+        kind,
+        lambda event: event.kind == kind,
+        f"Run ``action`` on a Telegram ``{kind}`` update.",
+    )
 
 
 message = _kind("message")

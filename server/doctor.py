@@ -56,7 +56,11 @@ async def run_checks(
         for name, channel in config.channels.items():
             check = PLATFORM_CHECKS.get(channel["platform"])
             if check is not None:
-                rows += await check(config, name, http, public_url, clock)
+                client = webhooks.admin(config, name, http).client  # type: ignore[attr-defined]
+                label = _label(config, name)
+                rows += await _platform_rows(
+                    check, client, label, channel["path"], public_url, clock
+                )
     return rows
 
 
@@ -114,26 +118,48 @@ def _webhook_row(
     return Row(name, OK, registered)
 
 
-async def _telegram_rows(
-    config: Config,
-    name: str,
-    http: aiohttp.ClientSession,
+@dataclass(frozen=True, slots=True)
+class PlatformCheck:
+    """What differs between platforms; the order of the calls and their rows does not."""
+
+    #: ``client -> awaitable``: who the token belongs to (a refusal fails the token row).
+    ask_bot: Callable[[Any], Awaitable[Any]]
+    #: The token row's detail, from the platform's answer.
+    describe_bot: Callable[[dict[str, Any]], str]
+    #: ``client -> awaitable``: the webhook as the platform has it.
+    ask_webhook: Callable[[Any], Awaitable[Any]]
+    #: ``(label, info, path, public_url, clock) -> rows`` from that webhook info.
+    webhook_rows: Callable[..., list[Row]]
+
+
+async def _platform_rows(
+    check: PlatformCheck,
+    client: Any,
+    label: str,
+    path: str,
     public_url: str | None,
-    clock: Callable,
+    clock: Callable[[], float],
 ) -> list[Row]:
-    client = webhooks.admin(config, name, http).client  # type: ignore[attr-defined]
-    label = _label(config, name)
-    me, refused = await _call(client.call("getMe"))
+    """The token row, then the webhook's: a refused token says all, its webhook is not asked."""
+    bot, refused = await _call(check.ask_bot(client))
     if refused is not None:
         return [Row(f"{label} token", FAIL, refused)]
-    me = me if isinstance(me, dict) else {}
-    rows = [Row(f"{label} token", OK, f"@{me.get('username', '?')}")]
-    info, refused = await _call(client.get_webhook_info())
+    rows = [Row(f"{label} token", OK, check.describe_bot(_mapping(bot)))]
+    info, refused = await _call(check.ask_webhook(client))
     if refused is not None:
         return [*rows, Row(f"{label} webhook", FAIL, refused)]
-    info = info if isinstance(info, dict) else {}
-    path = config.channels[name]["path"]
-    rows.append(_webhook_row(f"{label} webhook", info.get("url") or "", path, public_url))
+    return [*rows, *check.webhook_rows(label, _mapping(info), path, public_url, clock)]
+
+
+def _mapping(answer: Any) -> dict[str, Any]:
+    """A platform's JSON object, or an empty one if it answered something else."""
+    return answer if isinstance(answer, dict) else {}
+
+
+def _telegram_webhook_rows(
+    label: str, info: dict[str, Any], path: str, public_url: str | None, clock: Callable[[], float]
+) -> list[Row]:
+    rows = [_webhook_row(f"{label} webhook", info.get("url") or "", path, public_url)]
     pending = info.get("pending_update_count", 0)
     rows.append(Row(f"{label} pending", WARN if pending > MANY_PENDING else OK, str(pending)))
     message = info.get("last_error_message")
@@ -146,33 +172,27 @@ async def _telegram_rows(
     return rows
 
 
-async def _line_rows(
-    config: Config,
-    name: str,
-    http: aiohttp.ClientSession,
-    public_url: str | None,
-    clock: Callable,
+def _line_webhook_rows(
+    label: str, info: dict[str, Any], path: str, public_url: str | None, clock: Callable[[], float]
 ) -> list[Row]:
-    client = webhooks.admin(config, name, http).client  # type: ignore[attr-defined]
-    label = _label(config, name)
-    bot, refused = await _call(client.call("GET", "/v2/bot/info"))
-    if refused is not None:
-        return [Row(f"{label} token", FAIL, refused)]
-    bot = bot if isinstance(bot, dict) else {}
-    rows = [Row(f"{label} token", OK, f"{bot.get('displayName', '?')} ({bot.get('basicId', '?')})")]
-    info, refused = await _call(client.get_webhook_endpoint())
-    if refused is not None:
-        return [*rows, Row(f"{label} webhook", FAIL, refused)]
-    info = info if isinstance(info, dict) else {}
-    path = config.channels[name]["path"]
     row = _webhook_row(f"{label} webhook", info.get("endpoint") or "", path, public_url)
     if row.status == OK and info.get("active") is False:
         row = Row(f"{label} webhook", FAIL, f"{row.detail} (not active: turn on 'Use webhook')")
-    return [*rows, row]
+    return [row]
 
 
 #: Each platform's checks (its token, its webhook), by platform name.
-PLATFORM_CHECKS: dict[str, Callable[..., Awaitable[list[Row]]]] = {
-    "telegram": _telegram_rows,
-    "line": _line_rows,
+PLATFORM_CHECKS: dict[str, PlatformCheck] = {
+    "telegram": PlatformCheck(
+        ask_bot=lambda client: client.call("getMe"),
+        describe_bot=lambda me: f"@{me.get('username', '?')}",
+        ask_webhook=lambda client: client.get_webhook_info(),
+        webhook_rows=_telegram_webhook_rows,
+    ),
+    "line": PlatformCheck(
+        ask_bot=lambda client: client.call("GET", "/v2/bot/info"),
+        describe_bot=lambda bot: f"{bot.get('displayName', '?')} ({bot.get('basicId', '?')})",
+        ask_webhook=lambda client: client.get_webhook_endpoint(),
+        webhook_rows=_line_webhook_rows,
+    ),
 }

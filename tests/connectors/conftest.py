@@ -30,6 +30,7 @@ from bottender.server.config import load_config
 from bottender.sessions.session import Session
 from tests.connectors import payloads
 from tests.connectors.bots import RECORDED
+from tests.fixtures.contexts import client_session  # noqa: F401 - the ``http`` fixture
 from tests.fixtures.gateway import LiveGateway, write_config
 from tests.fixtures.platform_api import FakePlatform
 from tests.fixtures.schemas import assert_valid_calls

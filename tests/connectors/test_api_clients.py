@@ -7,7 +7,6 @@ the tests see exactly how long the client would have waited without waiting.
 from __future__ import annotations
 
 import traceback
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,6 +17,7 @@ from bottender.connectors.api import MAX_ATTEMPTS, PlatformApiError, PlatformUnr
 from bottender.connectors.line import LineConnector
 from bottender.connectors.line_api import LineApiError, LineClient
 from bottender.connectors.telegram_api import TelegramApiError, TelegramClient
+from tests.fixtures.contexts import started_context
 from tests.fixtures.tunnels import free_port
 
 TOKEN = "987654:AAE-very_secret_bot_token"
@@ -32,12 +32,6 @@ class Waits:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def too_many(retry_after: int) -> tuple[int, dict[str, Any]]:
@@ -210,9 +204,7 @@ async def line_context(http, fake_platform, *, reply_fallback_to_push: bool) -> 
         origin=fake_platform.origin,
         reply_fallback_to_push=reply_fallback_to_push,
     )
-    await connector.start(http)
-    [event] = connector.parse(line_event())
-    return connector.create_context(event, None)
+    return await started_context(connector, http, line_event())
 
 
 @pytest.mark.parametrize("fallback", [True, False])

@@ -8,10 +8,8 @@ it makes is validated against line-bot-sdk v3's request models
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from linebot.v3.messaging import (
     ButtonsTemplate,
@@ -39,6 +37,7 @@ from tests.connectors.payloads import (
     text_event,
     user_source,
 )
+from tests.fixtures.contexts import started_context
 from tests.fixtures.schemas import assert_valid_calls
 from tests.fixtures.tunnels import free_port
 
@@ -46,12 +45,6 @@ TOKEN = "line-access-token"
 PICTURE = "https://example.com/cat.jpg"
 YES = {"type": "message", "label": "Yes", "text": "yes"}
 NO = {"type": "postback", "label": "No", "data": "ANSWER:no", "displayText": "No"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -66,9 +59,7 @@ def context_of(http, fake_platform):
             channel_secret="secret",
             origin=fake_platform.origin,
         )
-        await connector.start(http)
-        [parsed] = connector.parse(line_body(event))
-        return connector.create_context(parsed, None)
+        return await started_context(connector, http, line_body(event))
 
     return make
 

@@ -167,6 +167,28 @@ def test_platform_and_kind_routes(calls):
     ]
 
 
+def test_kind_helpers_are_named_and_documented_as_their_platforms(calls):
+    """What ``help(bottender.line)`` and a route's repr show a bot author."""
+    assert (line.member_joined.__name__, line.member_joined.__module__) == (
+        "member_joined",
+        "bottender.connectors.line_routes",
+    )
+    assert line.member_joined.__doc__ == "Run ``action`` on a LINE ``memberJoined`` event."
+    assert repr(line.follow(calls("welcome"))).startswith("<Route 'line.follow' -> ")
+    assert (telegram.callback_query.__name__, telegram.callback_query.__module__) == (
+        "callback_query",
+        "bottender.connectors.telegram_routes",
+    )
+    assert telegram.callback_query.__doc__ == (
+        "Run ``action`` on a Telegram ``callback_query`` update."
+    )
+    assert repr(telegram.message(calls("echo"))).startswith("<Route 'telegram.message' -> ")
+    assert repr(text("hi", calls("hi"))).startswith("<Route \"text('hi')\" -> ")
+    assert repr(payload(re.compile("BUY"), calls("buy"))).startswith(
+        "<Route \"payload(re.compile('BUY'))\" -> "
+    )
+
+
 def test_a_predicate_may_be_sync_or_async_and_return_props(calls):
     async def is_long(context):
         return len(context.event.text or "") > 5

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bottender.connectors.line import LineConnector
 from tests.connectors.payloads import line_body, text_event
+from tests.fixtures.contexts import started_context
 from tests.fixtures.platform_api import Recorded, Upload
 from tests.fixtures.schemas import SchemaError, assert_valid_calls, validate_call
 
@@ -103,20 +103,17 @@ def test_a_missing_or_misspelled_field_is_rejected(call, complaint):
         validate_call(call)
 
 
-async def test_a_misspelled_message_sent_through_the_context_is_caught(fake_platform):
+async def test_a_misspelled_message_sent_through_the_context_is_caught(http, fake_platform):
     """What a bot can build wrongly through ``send`` is what the check catches."""
-    async with aiohttp.ClientSession() as http:
-        connector = LineConnector(
-            path="/l",
-            initial_state={},
-            access_token="t",
-            channel_secret="s",
-            origin=fake_platform.origin,
-        )
-        await connector.start(http)
-        [event] = connector.parse(line_body(text_event("hi")))
-        context = connector.create_context(event, None)
-        await context.send({"type": "sticker", "packageId": "446", "stickrId": "1988"})
-        await context.flush()
+    connector = LineConnector(
+        path="/l",
+        initial_state={},
+        access_token="t",
+        channel_secret="s",
+        origin=fake_platform.origin,
+    )
+    context = await started_context(connector, http, line_body(text_event("hi")))
+    await context.send({"type": "sticker", "packageId": "446", "stickrId": "1988"})
+    await context.flush()
     with pytest.raises(SchemaError, match="refuses"):
         assert_valid_calls(fake_platform.calls)

@@ -8,10 +8,8 @@ it makes (JSON or multipart) is validated against aiogram's method models
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from aiogram.types import (
     BufferedInputFile,
@@ -36,6 +34,7 @@ from tests.connectors.payloads import (
     topic_message,
     update,
 )
+from tests.fixtures.contexts import started_context
 from tests.fixtures.platform_api import Upload
 from tests.fixtures.schemas import assert_valid_calls
 
@@ -43,12 +42,6 @@ TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 CHAT = ALICE["id"]
 KEYBOARD = {"inline_keyboard": [[{"text": "Buy", "callback_data": "BUY:1"}]]}
 PICTURE = "https://example.com/cat.jpg"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -62,9 +55,7 @@ def context_of(http, fake_platform):
             access_token=TOKEN,
             origin=fake_platform.origin,
         )
-        await connector.start(http)
-        [event] = connector.parse(body)
-        return connector.create_context(event, None)
+        return await started_context(connector, http, body)
 
     return make
 

@@ -4,13 +4,13 @@ over one shared store: every event and every conversation change counts, none is
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
 from bottender import Bot
 from tests.fixtures.gateway import write_config
+from tests.fixtures.waiting import wait_for
 from tests.server.test_multiprocess import (  # noqa: F401 - start_gateways is a fixture
     CHAT_ID,
     post_all,
@@ -60,8 +60,8 @@ def test_conversations_and_events_of_one_session_across_two_processes_lose_nothi
 
     assert statuses == [200] * EVENTS
     assert state == {"count": EVENTS + CONVERSATIONS, "paid": CONVERSATIONS}
-    deadline = time.monotonic() + 60
-    while len(fake_platform.texts()) < EVENTS + CONVERSATIONS and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(
+        lambda: len(fake_platform.texts()) >= EVENTS + CONVERSATIONS, "every reply", timeout=60
+    )
     texts = fake_platform.texts()
     assert sorted(texts) == sorted(f"Count: {n}" for n in range(1, EVENTS + CONVERSATIONS + 1))

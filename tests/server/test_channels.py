@@ -8,7 +8,6 @@ and tells the bot its name (``context.channel``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +20,7 @@ from bottender.server.config import ConfigError, load_config
 from bottender.server.webhooks import register_all
 from tests.connectors.payloads import encode, line_body, line_signature, text_event, user_source
 from tests.fixtures.gateway import write_config
+from tests.fixtures.waiting import wait_for
 from tests.server.conftest import http
 from tests.server.updates import text_update
 
@@ -117,10 +117,8 @@ def test_without_bot_user_id_the_bot_is_asked_who_it_is(make_gateway, fake_platf
     del channels["shop"]["bot_user_id"]
     live = make_gateway(app=BOT, channels=channels)
     shop = next(c for c in live.gateway.connectors if c.channel == "shop")
-    for _ in range(3000):  # learned in the background at start-up: wait for it
-        if shop.bot_user_id is not None:
-            break
-        threading.Event().wait(0.01)
+    # Learned in the background at start-up: wait for it.
+    wait_for(lambda: shop.bot_user_id is not None, "the bot's user id")
     assert shop.bot_user_id == SHOP_BOT
     wrong = line_body(text_event("hi", user_source("alice")), destination=LINE_BOT)
     assert post_line(live.url + "/webhooks/shop", "shop-secret", wrong) == 403

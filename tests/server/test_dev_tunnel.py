@@ -34,7 +34,8 @@ from bottender.server.tunnels import (
     pick_ngrok_url,
 )
 from tests.fixtures.gateway import write_config
-from tests.fixtures.tunnels import Bottender, free_port, pid_gone, standin_env, wait_for
+from tests.fixtures.tunnels import Bottender, free_port, pid_gone, standin_env
+from tests.fixtures.waiting import wait_for
 
 TELEGRAM_TOKEN = "42:dev-token"
 
@@ -86,7 +87,7 @@ def start_dev(tmp_path: Path) -> Iterator[Callable[..., tuple[Bottender, int, di
 
 def tunnel_record(tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "tunnel.json"
-    wait_for(path.exists, 10, "the stand-in's record")
+    wait_for(path.exists, "the stand-in's record", timeout=10)
     return json.loads(path.read_text())
 
 
@@ -141,7 +142,7 @@ def test_dev_registers_the_tunnel_and_stops_it_on_exit(
     assert f"LINE webhook:     {public_url}/webhooks/line" in dev.stdout
     assert f"Telegram webhook: {public_url}/webhooks/telegram" in dev.stdout
     assert_registered(fake_platform, public_url)
-    wait_for(lambda: healthy(port), 20, "the dev server")
+    wait_for(lambda: healthy(port), "the dev server", timeout=20)
 
     dev.signal(sig)
     assert dev.wait(20) == 0, dev.stderr
@@ -167,12 +168,12 @@ def test_tunnel_dies_with_a_killed_dev(project, fake_platform, start_dev):
     dev, port, _ = start_dev("--tunnel", "cloudflared")
     dev.wait_output("LINE webhook:")
     tunnel_pid = tunnel_record(project)["pid"]
-    wait_for(lambda: healthy(port), 20, "the dev server")
+    wait_for(lambda: healthy(port), "the dev server", timeout=20)
     server_pids = [pid for pid in children(dev.process.pid) if pid != tunnel_pid]
     dev.signal(signal.SIGKILL)
     dev.wait(10)
     try:
-        wait_for(lambda: pid_gone(tunnel_pid), 5, "the tunnel to die with its parent")
+        wait_for(lambda: pid_gone(tunnel_pid), "the tunnel to die with its parent", timeout=5)
     finally:
         # uvicorn's reloaded server has no such link (nor the tunnel, if this failed).
         for pid in [*server_pids, tunnel_pid]:
@@ -181,7 +182,7 @@ def test_tunnel_dies_with_a_killed_dev(project, fake_platform, start_dev):
                     continue
                 os.kill(pid, signal.SIGTERM)
         for pid in server_pids:
-            wait_for(lambda pid=pid: pid_gone(pid), 10, "the orphaned dev server")
+            wait_for(lambda pid=pid: pid_gone(pid), "the orphaned dev server", timeout=10)
 
 
 def test_dev_with_public_url_opens_no_tunnel(project, fake_platform, start_dev):
@@ -189,7 +190,7 @@ def test_dev_with_public_url_opens_no_tunnel(project, fake_platform, start_dev):
     dev.wait_output("LINE webhook:")
     assert_registered(fake_platform, "https://bot.example.com")
     assert not (project / "tunnel.json").exists()
-    wait_for(lambda: healthy(port), 20, "the dev server")
+    wait_for(lambda: healthy(port), "the dev server", timeout=20)
     dev.signal(signal.SIGTERM)
     assert dev.wait(20) == 0
 
@@ -232,10 +233,10 @@ def test_dev_reloads_on_dotenv_change_with_the_new_values(tmp_path, fake_platfor
         except (urllib.error.HTTPError, OSError):
             return False
 
-    wait_for(lambda: answers("/hooks/one"), 20, "the first server")
+    wait_for(lambda: answers("/hooks/one"), "the first server", timeout=20)
     dev.wait_output("watcher: ", stream="stderr")
     (tmp_path / ".env").write_text("TELEGRAM_ACCESS_TOKEN=42:dev-token\nTELEGRAM_PATH=/hooks/two\n")
-    wait_for(lambda: answers("/hooks/two"), 20, "the reloaded server on the new path")
+    wait_for(lambda: answers("/hooks/two"), "the reloaded server on the new path", timeout=20)
     assert "Reloading" in dev.stderr
     dev.signal(signal.SIGINT)
     assert dev.wait(20) == 0
@@ -279,10 +280,10 @@ def test_dev_reload_follows_bottender_app_in_dotenv(tmp_path, fake_platform, sta
         replies = fake_platform.calls_to("/sendMessage")[sent:]
         return replies[0].json["text"] if replies else None
 
-    wait_for(lambda: (reply_to("show") or "").startswith("Count: "), 20, "the counting bot")
+    wait_for(lambda: (reply_to("show") or "").startswith("Count: "), "the counting bot", timeout=20)
     dev.wait_output("watcher: ", stream="stderr")
     (tmp_path / ".env").write_text("BOTTENDER_APP=tests.bots:state_probe\n")
-    wait_for(lambda: reply_to("show") == '{"count": 0}', 20, "the state probe after reload")
+    wait_for(lambda: reply_to("show") == '{"count": 0}', "the state probe after reload", timeout=20)
     dev.signal(signal.SIGTERM)
     assert dev.wait(20) == 0
 

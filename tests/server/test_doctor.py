@@ -155,6 +155,34 @@ def test_a_refused_telegram_token_fails(tmp_path, fake_platform, capsys) -> None
     assert "123:TOKEN" not in output
 
 
+TG_REFUSAL = {"ok": False, "error_code": 400, "description": "Bad Request: not now"}
+LINE_REFUSAL = {"message": "Access to this API is not available for your account"}
+
+
+@pytest.mark.parametrize(
+    ("platform", "webhook_call", "refusal", "words"),
+    [
+        ("telegram", f"{TG}/getWebhookInfo", (400, TG_REFUSAL), "not now"),
+        ("line", "/v2/bot/channel/webhook/endpoint", (403, LINE_REFUSAL), "not available"),
+    ],
+)
+def test_a_refused_webhook_lookup_fails_and_ends_its_channels_rows(
+    tmp_path, fake_platform, capsys, platform, webhook_call, refusal, words
+) -> None:
+    healthy(fake_platform)
+    fake_platform.answer(webhook_call, refusal)
+    path = config(tmp_path, fake_platform, {"driver": "memory"})
+    assert main(["doctor", "--config", str(path)]) == 1
+    table = rows(capsys.readouterr().out)
+    assert table[f"{platform} token"][0] == "ok"
+    assert table[f"{platform} webhook"][0] == "FAIL"
+    assert words in table[f"{platform} webhook"][1]
+    assert [check for check in table if check.startswith(platform)] == [
+        f"{platform} token",
+        f"{platform} webhook",
+    ]
+
+
 @pytest.mark.parametrize("bad", [{"session": {"driver": "sql"}}])
 def test_a_config_that_does_not_load_is_the_one_failed_row(tmp_path, capsys, bad) -> None:
     path = write_config(tmp_path, app="tests.bots:counter", **bad)

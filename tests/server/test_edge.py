@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from bottender.server.config import ConfigError, load_config
 from bottender.server.edge import uvicorn_options
 from tests.connectors import payloads
 from tests.fixtures.gateway import LiveGateway, write_config
-from tests.fixtures.tunnels import Bottender, free_port, standin_env, wait_for
+from tests.fixtures.tunnels import Bottender, free_port, standin_env
+from tests.fixtures.waiting import until, wait_for
 from tests.server.conftest import PROJECT_ENV
 
 PATH = "/webhooks/telegram"
@@ -115,7 +115,9 @@ def edge(tmp_path: Path, fake_platform) -> Iterator[Callable[..., Edge]]:
         )
         thread = threading.Thread(target=uv.run, daemon=True)
         thread.start()
-        wait_until(lambda: uv.started or not thread.is_alive())
+        wait_for(
+            lambda: uv.started or not thread.is_alive(), "the server to start", timeout=GENEROUS
+        )
         assert uv.started, "gateway failed to start"
         servers.append((uv, thread))
         port = uv.servers[0].sockets[0].getsockname()[1]
@@ -127,14 +129,6 @@ def edge(tmp_path: Path, fake_platform) -> Iterator[Callable[..., Edge]]:
     for uv, thread in servers:
         uv.should_exit = True
         thread.join(30)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = GENEROUS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        threading.Event().wait(0.01)
 
 
 def read_response(sock: socket.socket) -> bytes:
@@ -195,7 +189,7 @@ def test_start_and_dev_both_serve_behind_the_configured_limits(tmp_path, command
     env = {k: v for k, v in standin_env().items() if k not in PROJECT_ENV}
     process = Bottender([*command, "--port", str(port)], cwd=tmp_path, env=env)
     try:
-        wait_for(lambda: serving(port), GENEROUS, f"bottender {command[0]} to serve")
+        wait_for(lambda: serving(port), f"bottender {command[0]} to serve", timeout=GENEROUS)
         # 12 KiB: over the config's limit, under any bound of uvicorn's own (h11 16 KiB).
         with socket.create_connection(("127.0.0.1", port), timeout=GENEROUS) as sock:
             padding = "a" * 12 * 1024
@@ -231,9 +225,9 @@ def test_pipelined_and_kept_alive_requests_are_all_answered(edge, fake_platform)
     with server.connect() as sock:
         sock.sendall(first + second)
         assert read_status(sock) == 200
-        wait_until(lambda: len(fake_platform.texts()) == 2)
+        wait_for(lambda: len(fake_platform.texts()) == 2, "two replies", timeout=GENEROUS)
         sock.sendall(server.webhook(payloads.text_update("three")))
-        wait_until(lambda: len(fake_platform.texts()) == 3)
+        wait_for(lambda: len(fake_platform.texts()) == 3, "three replies", timeout=GENEROUS)
     assert fake_platform.texts() == ["Count: 1", "Count: 2", "Count: 3"]
 
 
@@ -260,14 +254,14 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(ed
     with server.connect() as sock:
         sock.sendall(server.webhook())
         assert read_status(sock) == 200
-        wait_until(lambda: not sock.recv(65536))
+        wait_for(lambda: not sock.recv(65536), "the server to close it", timeout=GENEROUS)
 
 
 def test_past_the_connection_cap_a_valid_webhook_gets_503_at_once(edge, fake_platform):
     server = edge(max_connections=3, header_timeout=60)
     idle = [server.connect() for _ in range(3)]
     try:
-        wait_until(lambda: server.connections() >= 3)
+        wait_for(lambda: server.connections() >= 3, "three connections", timeout=GENEROUS)
         with server.connect() as sock:
             sock.sendall(server.webhook())
             answer = read_response(sock)  # to the end: the server closes the connection
@@ -277,7 +271,7 @@ def test_past_the_connection_cap_a_valid_webhook_gets_503_at_once(edge, fake_pla
     finally:
         for sock in idle:
             sock.close()
-    wait_until(lambda: server.connections() == 0)
+    wait_for(lambda: server.connections() == 0, "no connection", timeout=GENEROUS)
     with server.connect() as sock:
         sock.sendall(server.webhook())
         assert read_status(sock) == 200
@@ -288,7 +282,7 @@ def test_connections_beyond_twice_the_cap_are_closed_when_accepted(edge):
     server = edge(max_connections=2, header_timeout=60)
     idle = [server.connect() for _ in range(4)]
     try:
-        wait_until(lambda: server.connections() >= 4)
+        wait_for(lambda: server.connections() >= 4, "four connections", timeout=GENEROUS)
         with server.connect() as sock:
             assert read_response(sock) == b""
     finally:
@@ -302,7 +296,7 @@ async def test_past_the_requests_in_flight_cap_a_webhook_gets_503(edge, fake_pla
     gateway = server.live.gateway
     async with aiohttp.ClientSession() as http:
         first = asyncio.create_task(http.post(url, json=payloads.text_update("one")))
-        await asyncio.to_thread(wait_until, lambda: gateway.in_flight == 1)
+        await until(lambda: gateway.in_flight == 1, "the first request in flight", timeout=GENEROUS)
         async with http.post(url, json=payloads.text_update("two")) as refused:
             assert refused.status == 503
             assert refused.headers["Retry-After"] == "1"

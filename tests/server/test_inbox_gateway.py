@@ -8,13 +8,13 @@ business (test_inbox_chaos.py).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.bots import GATE, PROBE
+from tests.fixtures.waiting import wait_for
 from tests.server.conftest import TelegramBot
 from tests.server.updates import text_update
 
@@ -24,13 +24,6 @@ def gate() -> Iterator[None]:
     GATE.clear()
     yield
     GATE.set()
-
-
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def inbox_files(tmp_path: Path) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.waiting import wait_for
 from tests.server.conftest import Reply
 from tests.server.observability_bots import RELEASE
 from tests.server.updates import text_update
@@ -57,14 +57,6 @@ def post(url: str, body: dict[str, Any], secret: str = SECRET) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def drive_known_traffic(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.gateway import write_config
+from tests.fixtures.waiting import wait_for
 from tests.server.conftest import PROJECT_ENV
 from tests.server.observability_bots import RELEASE_FILE_ENV
 from tests.server.test_metrics import (
@@ -21,7 +22,6 @@ from tests.server.test_metrics import (
     drive_known_traffic,
     samples,
     scrape,
-    wait_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,6 +23,7 @@ import pytest
 from bottender.sessions.session import HANDLED_LIMIT
 from tests.fixtures.gateway import write_config
 from tests.fixtures.redis_ha import SERVICE
+from tests.fixtures.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 3
@@ -112,14 +113,6 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"gateway at {url} never became healthy", pytrace=False)
 
 
-def wait_until(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}", pytrace=False)
-        time.sleep(0.05)  # polling interval
-
-
 async def post_all(
     urls: list[str], update_ids: range, *, chat_id: int = CHAT_ID, shift: int = 0
 ) -> list[int]:
@@ -171,7 +164,7 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     statuses = asyncio.run(post_all(urls, range(1, UPDATES + 1)))
 
     assert statuses == [200] * UPDATES
-    wait_until(lambda: len(fake_platform.texts()) >= UPDATES, "the replies")
+    wait_for(lambda: len(fake_platform.texts()) >= UPDATES, "the replies", timeout=60)
     texts = fake_platform.texts()
     assert sorted(texts) == sorted(f"Count: {n}" for n in range(1, UPDATES + 1))
     chat_ids = {call.json["chat_id"] for call in fake_platform.calls_to("/sendMessage")}
@@ -186,6 +179,6 @@ def test_three_processes_share_one_chat_without_losing_an_update(
     # A Telegram update is answered once its session is written, after its reply was sent
     # (unless past the channel's 20 s deadline, hence the wait): a redelivery that ran
     # again would have sent its reply before its 200 came back.
-    wait_until(lambda: len(fake_platform.texts()) >= UPDATES + REDELIVERED, "the replies")
+    wait_for(lambda: len(fake_platform.texts()) >= UPDATES + REDELIVERED, "the replies", timeout=60)
     other = [c.json["text"] for c in fake_platform.calls_to("/sendMessage")][UPDATES:]
     assert sorted(other) == sorted(f"Count: {n}" for n in range(1, REDELIVERED + 1))

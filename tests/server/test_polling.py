@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +24,12 @@ from bottender.server.config import load_config
 from bottender.server.polling import FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, backoff_delays
 from tests.fixtures.gateway import write_config
 from tests.fixtures.platform_api import FakePlatform
+from tests.fixtures.waiting import until
 from tests.server import channel_bots
 from tests.server.updates import text_update
 
 TOKEN = "111:AAA-polling"
 OTHER_TOKEN = "222:BBB-polling"
-
-
-async def until(predicate: Callable[[], Any], within: float = 30.0) -> None:
-    """Wait for a condition (never for a time): check it every 20 ms up to ``within`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def telegram(origin: str, token: str = TOKEN, **options: Any) -> dict[str, Any]:
@@ -79,9 +70,9 @@ async def test_the_counting_bot_counts_over_polling_and_the_webhook_is_deleted_f
     fake_platform.bot(TOKEN).webhook = "https://old.example.com/webhooks/telegram"
     fake_platform.queue_updates(TOKEN, *(text_update(i, "hi") for i in range(1, 11)))
     async with polling(tmp_path, {"telegram": telegram(fake_platform.origin)}) as gateway:
-        await until(lambda: len(texts(fake_platform)) == 10)
+        await until(lambda: len(texts(fake_platform)) == 10, "ten counts")
         assert texts(fake_platform) == [f"Count: {n}" for n in range(1, 11)]
-        await until(lambda: fake_platform.bot(TOKEN).updates == [])  # all confirmed
+        await until(lambda: fake_platform.bot(TOKEN).updates == [], "every update confirmed")
         assert (await gateway.store.read("telegram:7")).state == {"count": 10}
     assert fake_platform.bot(TOKEN).webhook == ""
     assert any("deleted (https://old.example.com" in r.getMessage() for r in caplog.records)
@@ -102,8 +93,10 @@ async def test_two_bots_polled_by_one_gateway_keep_their_sessions_and_tokens(
     queue_texts(fake_platform, TOKEN, ["a", "b", "c"])
     queue_texts(fake_platform, OTHER_TOKEN, ["x", "y"])
     async with polling(tmp_path, channels, app="tests.server.channel_bots:channel_counter") as gw:
-        await until(lambda: len(texts(fake_platform)) == 3)
-        await until(lambda: len(texts(fake_platform, OTHER_TOKEN)) == 2)
+        await until(lambda: len(texts(fake_platform)) == 3, "three counts")
+        await until(
+            lambda: len(texts(fake_platform, OTHER_TOKEN)) == 2, "two counts of the other bot"
+        )
         assert texts(fake_platform) == ["telegram 1", "telegram 2", "telegram 3"]
         assert texts(fake_platform, OTHER_TOKEN) == ["support 1", "support 2"]
         assert (await gw.store.read("telegram:7")).state == {"count": 3}
@@ -117,7 +110,7 @@ async def test_stopping_cuts_the_long_poll_but_finishes_the_update_in_flight(
     channels = {"telegram": telegram(fake_platform.origin, poll_timeout=30)}
     async with polling(tmp_path, channels, app="tests.server.channel_bots:slow_counter") as gw:
         queue_texts(fake_platform, TOKEN, ["one"])
-        await until(lambda: channel_bots.STARTED == ["one"])
+        await until(lambda: channel_bots.STARTED == ["one"], "the bot at work")
         await gw.stop()  # while the bot works, and with a 30 s long poll to cut
         assert texts(fake_platform) == ["started one", "Count: 1"]
         assert (await gw.store.read("telegram:7")).state == {"count": 1}
@@ -128,15 +121,21 @@ async def test_a_webhook_set_meanwhile_is_explained_in_one_line_and_polling_resu
 ):
     caplog.set_level(logging.INFO, "bottender")
     async with polling(tmp_path, {"telegram": telegram(fake_platform.origin)}) as gateway:
-        await until(lambda: gateway.pollers[0].polling and fake_platform.calls_to("/getUpdates"))
+        await until(
+            lambda: gateway.pollers[0].polling and fake_platform.calls_to("/getUpdates"),
+            "the first poll",
+        )
         fake_platform.bot(TOKEN).webhook = "https://someone.example.com/hook"
         queue_texts(fake_platform, TOKEN, ["hi"])
-        await until(lambda: any("409 Conflict" in r.getMessage() for r in caplog.records))
+        await until(
+            lambda: any("409 Conflict" in r.getMessage() for r in caplog.records),
+            "the 409 logged",
+        )
         [line] = [r.getMessage() for r in caplog.records if "409 Conflict" in r.getMessage()][:1]
         assert "a webhook was set meanwhile, or another process polls this bot" in line
         assert "\n" not in line and TOKEN not in line
         fake_platform.bot(TOKEN).webhook = ""
-        await until(lambda: texts(fake_platform) == ["Count: 1"])
+        await until(lambda: texts(fake_platform) == ["Count: 1"], "the count")
 
 
 async def test_network_errors_back_off_then_polling_recovers(tmp_path, fake_platform, caplog):
@@ -145,11 +144,11 @@ async def test_network_errors_back_off_then_polling_recovers(tmp_path, fake_plat
     fake_platform.answer(f"/bot{TOKEN}/getUpdates", down)
     queue_texts(fake_platform, TOKEN, ["hi"])
     async with polling(tmp_path, {"telegram": telegram(fake_platform.origin)}):
-        await until(lambda: len(fake_platform.calls_to("/getUpdates")) >= 2)
+        await until(lambda: len(fake_platform.calls_to("/getUpdates")) >= 2, "a retried poll")
         retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
         assert retries and "Bad Gateway" in retries[0]
         fake_platform.answers.clear()  # the platform is back
-        await until(lambda: texts(fake_platform) == ["Count: 1"])
+        await until(lambda: texts(fake_platform) == ["Count: 1"], "the count")
 
 
 def test_backoff_doubles_from_one_second_to_thirty_with_jitter():
@@ -188,7 +187,7 @@ async def test_an_update_whose_session_cannot_be_written_is_not_confirmed_and_ru
     channels = {"telegram": telegram(fake_platform.origin)}
     async with polling(tmp_path, channels, session=session):
         queue_texts(fake_platform, TOKEN, ["before"])
-        await until(lambda: fake_platform.bot(TOKEN).updates == [])  # written and confirmed
+        await until(lambda: fake_platform.bot(TOKEN).updates == [], "the update written, confirmed")
         assert texts(fake_platform) == ["Count: 1"]
 
         await asyncio.to_thread(redis_process.kill)
@@ -196,14 +195,17 @@ async def test_an_update_whose_session_cannot_be_written_is_not_confirmed_and_ru
         await until(
             lambda: any(
                 "session store failed on update 2" in r.getMessage() for r in caplog.records
-            )
+            ),
+            "the store failure logged",
         )
         assert [u["update_id"] for u in fake_platform.bot(TOKEN).updates] == [2]  # kept
         assert texts(fake_platform) == ["Count: 1"]
 
         await asyncio.to_thread(redis_process.start)
-        await until(lambda: texts(fake_platform) == ["Count: 1", "Count: 1"])  # chat 8's first
-        await until(lambda: fake_platform.bot(TOKEN).updates == [])
+        await until(
+            lambda: texts(fake_platform) == ["Count: 1", "Count: 1"], "chat 8's first count"
+        )
+        await until(lambda: fake_platform.bot(TOKEN).updates == [], "the update confirmed")
 
 
 class Snapshots(logging.Handler):
@@ -234,18 +236,19 @@ async def test_a_poller_whose_lease_is_taken_stops_polling_and_takes_it_back_lat
     thief = redis.asyncio.Redis.from_url(redis_server)
     try:
         async with polling(tmp_path, channels, session={"driver": "redis", "stores": stores}):
-            await until(lambda: len(fake_platform.calls_to("/getUpdates")) == 1)
+            await until(lambda: len(fake_platform.calls_to("/getUpdates")) == 1, "the first poll")
 
             # Another process takes the lease (this one stalled past it, say) and holds it 2 s.
             lease = f"{prefix}lock:poller:telegram-bot:{TOKEN.split(':')[0]}"
             assert await thief.set(lease, "another-process", px=2000, xx=True)
             await until(
-                lambda: any("took the polling lease" in r.getMessage() for r in caplog.records)
+                lambda: any("took the polling lease" in r.getMessage() for r in caplog.records),
+                "the lost lease logged",
             )
             queue_texts(fake_platform, TOKEN, ["while stolen"])
 
             # Back once the thief's lease ran out: the update waited for it.
-            await until(lambda: texts(fake_platform) == ["Count: 1"])
+            await until(lambda: texts(fake_platform) == ["Count: 1"], "the update run")
     finally:
         logging.getLogger("bottender.polling").removeHandler(resumed)
         await thief.aclose()

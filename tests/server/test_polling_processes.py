@@ -19,7 +19,8 @@ import pytest
 from bottender.sessions.file import FileStore
 from bottender.sessions.redis import RedisStore
 from tests.fixtures.gateway import write_config
-from tests.fixtures.tunnels import Bottender, free_port, standin_env, wait_for
+from tests.fixtures.tunnels import Bottender, free_port, standin_env
+from tests.fixtures.waiting import wait_for
 from tests.server.conftest import PROJECT_ENV
 from tests.server.updates import text_update
 
@@ -78,14 +79,14 @@ def test_a_crash_mid_burst_loses_nothing_and_runs_nothing_twice(tmp_path, fake_p
     )
     queue(fake_platform, BURST)
     first = start("--config", str(path))
-    wait_for(lambda: len(sent(fake_platform)) >= 15, 60, "a third of the burst")
+    wait_for(lambda: len(sent(fake_platform)) >= 15, "a third of the burst", timeout=60)
     first.signal(signal.SIGKILL)
     first.wait()
     assert len(sent(fake_platform)) < BURST, "the crash must come mid-burst"
 
     start("--config", str(path))
-    wait_for(lambda: fake_platform.bot(TOKEN).updates == [], 60, "every update confirmed")
-    wait_for(lambda: f"Count: {BURST}" in sent(fake_platform), 60, "the last count")
+    wait_for(lambda: fake_platform.bot(TOKEN).updates == [], "every update confirmed", timeout=60)
+    wait_for(lambda: f"Count: {BURST}" in sent(fake_platform), "the last count", timeout=60)
 
     async def count() -> int:
         store = FileStore(dirname=str(sessions))
@@ -115,7 +116,7 @@ def test_sigterm_finishes_the_update_in_flight_and_exits_0(tmp_path, fake_platfo
     )
     process = start("--config", str(path))
     fake_platform.queue_updates(TOKEN, {"message": text_update(0, "one")["message"]})
-    wait_for(lambda: sent(fake_platform) == ["started one"], 60, "the bot at work")
+    wait_for(lambda: sent(fake_platform) == ["started one"], "the bot at work", timeout=60)
     process.signal(signal.SIGTERM)
     assert process.wait(60) == 0
     assert sent(fake_platform) == ["started one", "Count: 1"]
@@ -130,7 +131,7 @@ def test_line_channels_are_skipped_with_a_message(tmp_path, fake_platform, start
     process.wait_output("LINE channel 'line' skipped")
     process.wait_output("webhook of channel 'telegram' deleted", stream="stderr")
     queue(fake_platform, 2)
-    wait_for(lambda: sent(fake_platform) == ["Count: 1", "Count: 2"], 60, "two counts")
+    wait_for(lambda: sent(fake_platform) == ["Count: 1", "Count: 2"], "two counts", timeout=60)
 
 
 def test_two_processes_on_redis_poll_one_at_a_time_and_take_over(
@@ -149,7 +150,7 @@ def test_two_processes_on_redis_poll_one_at_a_time_and_take_over(
     second = start("--config", str(path))
     second.wait_output("waiting for the polling lease", stream="stderr")
     queue(fake_platform, 5)
-    wait_for(lambda: len(sent(fake_platform)) == 5, 60, "five counts")
+    wait_for(lambda: len(sent(fake_platform)) == 5, "five counts", timeout=60)
     assert "polling for updates" not in second.stderr  # standing by
     assert "409" not in first.stderr + second.stderr  # never two pollers at once
 
@@ -157,7 +158,7 @@ def test_two_processes_on_redis_poll_one_at_a_time_and_take_over(
     first.wait()
     queue(fake_platform, 5)
     second.wait_output("channel telegram: polling for updates", 30, stream="stderr")
-    wait_for(lambda: len(sent(fake_platform)) == 10, 60, "ten counts")
+    wait_for(lambda: len(sent(fake_platform)) == 10, "ten counts", timeout=60)
     assert sent(fake_platform) == [f"Count: {n}" for n in range(1, 11)]
 
     async def count() -> int:
@@ -181,7 +182,7 @@ def test_dev_polling_opens_no_tunnel_and_counts(tmp_path, fake_platform):
         dev.wait_output("LINE channel 'line' skipped")
         dev.wait_output("Polling for updates (no tunnel)")
         queue(fake_platform, 1)
-        wait_for(lambda: sent(fake_platform) == ["Count: 1"], 60, "a count")
+        wait_for(lambda: sent(fake_platform) == ["Count: 1"], "a count", timeout=60)
         assert not (tmp_path / "t.json").exists()  # no tunnel program was started
         assert fake_platform.calls_to("/setWebhook") == []
     finally:

@@ -29,7 +29,8 @@ from bottender.server.asgi import APP_ENV, CONFIG_ENV
 from bottender.server.cli import main
 from bottender.server.logs import JsonFormatter, key_values
 from tests.fixtures.gateway import write_config
-from tests.fixtures.tunnels import Bottender, free_port, standin_env, wait_for
+from tests.fixtures.tunnels import Bottender, free_port, standin_env
+from tests.fixtures.waiting import until, wait_for
 
 LINE_SECRET = "line-channel-secret"
 LINE_TOKEN = "line-access-token"
@@ -122,7 +123,9 @@ def start_server(tmp_path: Path):
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: healthy(url) or process.process.poll() is not None, 20, "the server")
+        wait_for(
+            lambda: healthy(url) or process.process.poll() is not None, "the server", timeout=20
+        )
         assert process.process.poll() is None, process.stderr
         return process, url
 
@@ -253,10 +256,8 @@ async def test_slow_line_bot_is_answered_in_time_and_still_replies(
     # the bot is still working.
     assert fake_platform.calls_to("/reply") == []
 
-    for _ in range(600):  # the slow bot takes 5 s; up to 30 s on a loaded machine
-        if fake_platform.calls_to("/v2/bot/message/reply"):
-            break
-        await asyncio.sleep(0.05)  # polling interval
+    # The slow bot takes 5 s; up to 30 s on a loaded machine.
+    await until(lambda: fake_platform.calls_to("/v2/bot/message/reply"), "the slow bot's reply")
     [reply] = fake_platform.calls_to("/v2/bot/message/reply")
     assert reply.json == {
         "replyToken": "reply-token-U1",
@@ -373,7 +374,7 @@ def test_forwarded_for_trusted_from_local_proxy_json_logs(tmp_path, fake_platfor
     server, url = start_server("--log-format", "json")
     headers = {**TELEGRAM_HEADERS, "X-Forwarded-For": "203.0.113.7"}
     assert post(url + "/webhooks/telegram", telegram_body(), headers) == 200
-    wait_for(lambda: '"event": "webhook"' in server.stderr, 10, "the access line")
+    wait_for(lambda: '"event": "webhook"' in server.stderr, "the access line", timeout=10)
     server.signal(signal.SIGTERM)
     server.wait(20)
     entries = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
@@ -398,7 +399,7 @@ def test_forwarded_for_ignored_from_untrusted_clients_with_two_workers(
     server, url = start_server("--workers", "2", "--forwarded-allow-ips", "10.9.9.9")
     headers = {**TELEGRAM_HEADERS, "X-Forwarded-For": "203.0.113.7"}
     assert post(url + "/webhooks/telegram", telegram_body(), headers) == 200
-    wait_for(lambda: "webhook platform=telegram" in server.stderr, 10, "the access line")
+    wait_for(lambda: "webhook platform=telegram" in server.stderr, "the access line", timeout=10)
     server.signal(signal.SIGTERM)
     assert server.wait(20) in (0, -signal.SIGTERM)
     assert "2 workers on the memory store" in server.stderr

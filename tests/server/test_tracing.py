@@ -15,7 +15,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from bottender.server import tracing
-from tests.server.test_metrics import post, wait_for
+from tests.fixtures.waiting import wait_for
+from tests.server.test_metrics import post
 from tests.server.updates import message
 
 CHAT_ID = 987654321

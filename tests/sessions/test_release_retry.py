@@ -9,7 +9,6 @@ its lease ran out would fail the generous 30 s waits below.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 
 from bottender.sessions.redis import RedisStore
 from tests.fixtures.servers import RedisProcess
+from tests.fixtures.waiting import until
 
 LEASE = 60.0
 GENEROUS = 30.0
@@ -89,14 +89,6 @@ async def lock_key_exists(redis_process: RedisProcess, key: str) -> bool:
         await redis.aclose()
 
 
-async def wait_for(condition) -> None:
-    """Poll ``condition`` until true, failing after ``GENEROUS`` seconds."""
-    deadline = time.monotonic() + GENEROUS
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_release_lost_in_an_outage_is_retried_when_the_store_returns(
     proxy: CuttableProxy, redis_process: RedisProcess
 ) -> None:
@@ -113,7 +105,7 @@ async def test_a_release_lost_in_an_outage_is_retried_when_the_store_returns(
         async def released() -> bool:
             return not await lock_key_exists(redis_process, "telegram:1")
 
-        await wait_for(released)
+        await until(released, "the lost release to be retried", timeout=GENEROUS)
         # And the session can be locked again at once, not after the 60 s lease.
         async with asyncio.timeout(GENEROUS), store.lock("telegram:1"):
             pass
@@ -134,6 +126,6 @@ async def test_the_retries_end_with_the_lease_when_the_store_never_returns(
         async def gave_up() -> bool:
             return not store._releasing
 
-        await wait_for(gave_up)
+        await until(gave_up, "the retries to end with the lease", timeout=GENEROUS)
     finally:
         await store.close()
