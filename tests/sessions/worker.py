@@ -3,6 +3,8 @@
     python -m tests.sessions.worker "<store config dict>" count KEY N   increment state n, N times
     python -m tests.sessions.worker "<store config dict>" hold KEY      take the lock, then hang
     python -m tests.sessions.worker "<store config dict>" write-loop KEY SIZE   rewrite forever
+    python -m tests.sessions.worker "<store config dict>" put-entries KEY N   hold N new entries
+    python -m tests.sessions.worker "<store config dict>" claim-entries KEY N   claim N, hold them
 
 ``count`` says "ready" and waits for a line on stdin, so every worker starts
 incrementing at once and they really contend.
@@ -15,7 +17,7 @@ import asyncio
 import sys
 from typing import Any
 
-from bottender.sessions.base import SessionStore
+from bottender.sessions.base import InboxEntry, SessionStore
 from bottender.sessions.session import Session
 
 
@@ -68,6 +70,29 @@ async def write_loop(store: SessionStore, key: str, size: int) -> None:
         version += 1
 
 
+#: The inbox owner token of a worker: what the next claimer finds as ``previous_owner``.
+WORKER_OWNER = "w" * 32
+
+
+async def put_entries(store: SessionStore, key: str, number: int) -> None:
+    """Write ``number`` entries owned by this process (``KEY-0``...), then hang holding them."""
+    inbox = store.inbox()
+    assert inbox is not None
+    for n in range(number):
+        await inbox.put(InboxEntry(f"{key}-{n}", "line", b"{}"), owner=WORKER_OWNER)
+    say("holding")
+    await asyncio.Event().wait()
+
+
+async def claim_entries(store: SessionStore, number: int) -> None:
+    """Claim ``number`` entries for this process, then hang holding them."""
+    inbox = store.inbox()
+    assert inbox is not None
+    claimed = await inbox.claim(WORKER_OWNER, number)
+    say(f"claimed {len(claimed)}")
+    await asyncio.Event().wait()
+
+
 async def main(argv: list[str]) -> None:
     config, mode, key, *rest = argv
     store = build(ast.literal_eval(config))
@@ -79,6 +104,10 @@ async def main(argv: list[str]) -> None:
             await hold(store, key)
         elif mode == "write-loop":
             await write_loop(store, key, int(rest[0]))
+        elif mode == "put-entries":
+            await put_entries(store, key, int(rest[0]))
+        elif mode == "claim-entries":
+            await claim_entries(store, int(rest[0]))
         else:
             raise SystemExit(f"unknown mode {mode!r}")
     finally:
