@@ -26,10 +26,14 @@ import orjson
 
 from bottender.connectors.base import sdk_plain
 
-#: Downloads may be large: no total limit, but a stalled read is given up.
-STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_read=30)
+# aiohttp's ``connect`` counts the wait for a pooled connection too: under a burst larger
+# than ``max_api_connections`` the calls queued behind the pool would fail as unreachable
+# (and an event answered 200 would lose its push). ``sock_connect`` bounds only the TCP
+# connect; the pool wait is bounded by the total.
+#: Downloads may be large: no total limit, but a stalled connect or read is given up.
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=60, sock_connect=5, sock_read=30)
 #: Per-call timeout for platform API calls; a stuck platform must not hold a session lock forever.
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
 MAX_ATTEMPTS = 4
 #: A platform asking us to wait longer than this gets its error raised instead.
 MAX_RETRY_WAIT_SECONDS = 30.0

@@ -6,6 +6,7 @@ the tests see exactly how long the client would have waited without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from typing import Any
 
@@ -270,6 +271,33 @@ async def test_timeout_becomes_platform_unreachable_without_token(http, fake_pla
     )
     assert caught.value.status == 0 and caught.value.platform == "Telegram"
     assert_no_secret(caught.value, TOKEN)
+
+
+async def test_calls_queued_behind_a_full_pool_wait_their_turn_rather_than_fail(fake_platform):
+    """A burst larger than the pool: the wait for a connection is not a connect timeout."""
+    # The default, scaled down fivefold: the TCP connect bounded at 1 s, the call at 3 s.
+    default = api.DEFAULT_TIMEOUT
+    bounds = ("total", "connect", "sock_connect", "sock_read")
+    scaled = aiohttp.ClientTimeout(
+        **{name: value / 5 for name in bounds if (value := getattr(default, name))}
+    )
+    fake_platform.delay = 0.3
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+        calls = [
+            api.request_json(
+                http,
+                "POST",
+                f"{fake_platform.origin}/bot{TOKEN}/sendMessage",
+                json={"chat_id": 7, "text": str(n)},
+                retry_after=lambda response, attempt: None,
+                http_timeout=scaled,
+            )
+            for n in range(6)
+        ]
+        # The sixth waits 1.5 s for the one connection: past the connect bound, in time.
+        answers = await asyncio.gather(*calls)
+    assert [a.status for a in answers] == [200] * 6
+    assert len(fake_platform.calls_to("/sendMessage")) == 6
 
 
 async def test_refused_connection_becomes_platform_unreachable_without_token(http):
