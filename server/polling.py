@@ -89,6 +89,8 @@ class Poller:
         #: once the poller stands by again).
         self._halt = asyncio.Event()
         self._fetch: asyncio.Task[Any] | None = None
+        #: The lease of the polling round under way, if any.
+        self._lease: Lease | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -137,7 +139,7 @@ class Poller:
                 )
                 await self._pause(delay)
                 continue
-            if not lease.lost.is_set() or self._stop_requested:
+            if self._stop_requested:
                 return
             logger.warning(
                 "channel %s: another process took the polling lease %s; stopped polling,"
@@ -149,13 +151,24 @@ class Poller:
     async def _poll_while_held(self, lease: Lease) -> None:
         """Poll until stopped or until ``lease`` is lost, whichever comes first."""
         watch = asyncio.create_task(lease.lost.wait())
-        watch.add_done_callback(lambda task: task.cancelled() or self._halt_polling())
+        watch.add_done_callback(lambda task: self._lease_ended(lease))
+        self._lease = lease
         self.polling = True
         try:
             await self._poll(lease)
         finally:
             self.polling = False
+            self._lease = None
             watch.cancel()
+
+    def _lease_ended(self, lease: Lease) -> None:
+        """Halt the polling the lost ``lease`` was for, never a later round's.
+
+        The watch's callback runs a loop turn after the lease was lost: by then
+        this round may have ended and the next one begun, under a new lease.
+        """
+        if lease.lost.is_set() and self._lease is lease:
+            self._halt_polling()
 
     def _halt_polling(self) -> None:
         """End the polling: the long poll is cut, updates being run finish."""
