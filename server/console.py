@@ -17,7 +17,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from bottender.connectors.base import BadRequest
@@ -81,9 +81,15 @@ class _Loop:
         self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coro`` to its end; Ctrl-C cancels it (and waits for it) and is re-raised."""
+        """Run ``coro`` to its end; Ctrl-C cancels it (and waits for it) and is re-raised.
+
+        The Ctrl-C is taken by a handler that only notes it, never raised where it
+        lands: a KeyboardInterrupt inside ``threading.Event.wait`` can leave the
+        event's lock held, and the console then hangs for good at the next wait.
+        """
         done = threading.Event()
         box: dict[str, asyncio.Task[Any]] = {}
+        interrupts: list[int] = []
 
         def start() -> None:
             box["task"] = task = self.loop.create_task(coro)
@@ -91,20 +97,19 @@ class _Loop:
             # its first step never runs its body.
             task.add_done_callback(lambda _: done.set())
 
-        scheduled = False
-        try:
+        cancelled = False
+        with _noting_interrupts(interrupts):
             self.loop.call_soon_threadsafe(start)
-            scheduled = True
-            # Short waits: a SIGINT that lands just before a blocking wait begins would
-            # otherwise be noticed only when the event ends.
+            # Short waits: the handler runs in this thread only between two of them.
             while not done.wait(0.1):
-                pass
-        except KeyboardInterrupt:
-            if scheduled:  # callbacks run in order: the task exists when this one runs
-                self.loop.call_soon_threadsafe(lambda: box["task"].cancel())
-                done.wait()
-            raise
-        return box["task"].result()  # done: its result or exception is settled
+                if interrupts and not cancelled:
+                    # Callbacks run in order: the task exists when this one runs.
+                    self.loop.call_soon_threadsafe(lambda: box["task"].cancel())
+                    cancelled = True
+        task = box["task"]
+        if task.cancelled():  # by the Ctrl-C (a Ctrl-C after its end changes nothing)
+            raise KeyboardInterrupt
+        return task.result()  # done: its result or exception is settled
 
     def close(self) -> None:
         """Cancel what the bot left running (its own tasks), then stop the loop."""
@@ -114,6 +119,19 @@ class _Loop:
         self._thread.join(5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+@contextlib.contextmanager
+def _noting_interrupts(interrupts: list[int]) -> Iterator[None]:
+    """SIGINT appends to ``interrupts`` meanwhile (in the main thread; elsewhere, as it was)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def _cancel_leftovers() -> None:
